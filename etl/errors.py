@@ -1,0 +1,73 @@
+"""The error hierarchy, named for what the caller must do.
+
+::
+
+    EtlError
+    ├── ConfigError            fix the configuration (exit 5); message names the fix
+    ├── LockedError            another run holds the scope (exit 4)
+    ├── InterruptedRun         SIGINT/SIGTERM: page rolled back, checkpoint kept (exit 3)
+    ├── DatabaseError          the database went away mid-run; rerun resumes (exit 3)
+    └── ApiError               the API failed us
+        ├── AuthError          401/403: wrong key or region (config problem)
+        ├── PageTokenRejected  an expired/garbage page token: restart the walk
+        ├── ListRouteGone      the v1 list route is retired (404/405/410): switch source
+        └── FatalApiError      retries exhausted, or an answer we cannot use
+
+Item-level problems are not exceptions that stop a page: ``InvalidItem`` is raised by
+``normalize`` and turned into a quarantine row by ``sync``.
+"""
+
+from __future__ import annotations
+
+
+class EtlError(Exception):
+    """Base of every error the CLI knows how to print as one line."""
+
+
+class ConfigError(EtlError):
+    """The configuration is wrong; the message says what to change."""
+
+
+class LockedError(EtlError):
+    """Another sync holds the lock for this database and scope."""
+
+
+class InterruptedRun(EtlError):
+    """The run was stopped by a signal; the last page was rolled back, the checkpoint kept."""
+
+
+class DatabaseError(EtlError):
+    """The database connection failed mid-run."""
+
+
+class ApiError(EtlError):
+    """The API answered with something we cannot use."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(ApiError):
+    """401/403: the key is wrong, revoked, or from another region."""
+
+
+class PageTokenRejected(ApiError):
+    """The API rejected a saved page token (expired or unknown): restart the walk."""
+
+
+class ListRouteGone(ApiError):
+    """The list route answers 404/405/410: the endpoint is retired for this account."""
+
+
+class FatalApiError(ApiError):
+    """Retries are exhausted or the answer is unusable."""
+
+
+class InvalidItem(ValueError):
+    """An API record that fails validation; it goes to quarantine with this reason."""
+
+    def __init__(self, reason: str, *, job_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.job_id = job_id

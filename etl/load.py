@@ -1,0 +1,160 @@
+"""Set-based writes: one multi-row statement per table per page, never a statement per row.
+
+No function here commits: ``sync`` owns the transaction, so a page's rows and its checkpoint
+land together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from etl.normalize import JobRows
+from etl.schema import (
+    classify_jobs,
+    classify_parsing_configs,
+    classify_results,
+    classify_rules,
+    classify_target_pages,
+    etl_checkpoints,
+    etl_sync_runs,
+)
+
+CHILD_TABLES = (classify_rules, classify_parsing_configs, classify_target_pages, classify_results)
+# Columns an upsert must not overwrite: when we first saw the job is set once.
+_INSERT_ONLY = frozenset({"id", "first_seen_at"})
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds of a listed job, for the change decision."""
+
+    v1_updated_at: datetime | None
+    v1_hash: str | None
+    v2_updated_at: datetime | None
+    hydration_status: str
+
+
+def stored_state(conn: Connection, job_ids: Sequence[str]) -> dict[str, Stored]:
+    """One query for a page: the stored updated_at, fingerprint and hydration outcome per id."""
+    if not job_ids:
+        return {}
+    j = classify_jobs.c
+    rows = conn.execute(
+        select(j.id, j.v1_updated_at, j.v1_hash, j.v2_updated_at, j.hydration_status).where(
+            j.id.in_(list(job_ids))
+        )
+    )
+    return {r.id: Stored(r.v1_updated_at, r.v1_hash, r.v2_updated_at, r.hydration_status) for r in rows}
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:  # pragma: no cover - only the two supported databases reach here
+        raise NotImplementedError(f"upsert on {dialect}")
+    columns = [c for c in rows[0] if c not in keys and c not in _INSERT_ONLY]
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
+    conn.execute(stmt, rows)
+
+
+def upsert_jobs(conn: Connection, jobs: Sequence[JobRows]) -> None:
+    """Write jobs and replace their child rows (rules, config, pages, result) in bulk."""
+    if not jobs:
+        return
+    _upsert(conn, classify_jobs, [j.job for j in jobs], ["id"])
+    ids = [j.job_id for j in jobs]
+    for table in CHILD_TABLES:
+        conn.execute(delete(table).where(table.c.job_id.in_(ids)))
+    _insert(conn, classify_rules, [r for j in jobs for r in j.rules])
+    _insert(conn, classify_parsing_configs, [j.config for j in jobs if j.config is not None])
+    _insert(conn, classify_target_pages, [p for j in jobs for p in j.pages])
+    _insert(conn, classify_results, [j.result for j in jobs if j.result is not None])
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(table), rows)
+
+
+def mark_hydration_failed(conn: Connection, errors: dict[str, str]) -> None:
+    """Keep a stored job's data but flag it so the next run hydrates it again."""
+    for job_id, error in errors.items():
+        conn.execute(
+            update(classify_jobs)
+            .where(classify_jobs.c.id == job_id)
+            .values(hydration_status="failed", hydration_error=error[:2000])
+        )
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Checkpoint:
+    scope: str
+    source: str
+    next_page_token: str | None
+    pages_done: int
+    walk_started_at: datetime | None
+    last_complete_walk_at: datetime | None
+
+
+def read_checkpoint(conn: Connection, scope: str, source: str) -> Checkpoint | None:
+    c = etl_checkpoints.c
+    row = conn.execute(select(etl_checkpoints).where(c.scope == scope, c.source == source)).one_or_none()
+    if row is None:
+        return None
+    return Checkpoint(
+        row.scope,
+        row.source,
+        row.next_page_token,
+        row.pages_done,
+        row.walk_started_at,
+        row.last_complete_walk_at,
+    )
+
+
+def write_checkpoint(conn: Connection, cp: Checkpoint, now: datetime) -> None:
+    _upsert(
+        conn,
+        etl_checkpoints,
+        [
+            {
+                "scope": cp.scope,
+                "source": cp.source,
+                "next_page_token": cp.next_page_token,
+                "pages_done": cp.pages_done,
+                "walk_started_at": cp.walk_started_at,
+                "last_complete_walk_at": cp.last_complete_walk_at,
+                "updated_at": now,
+            }
+        ],
+        ["scope", "source"],
+    )
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def start_run(conn: Connection, *, started_at: datetime, full_refresh: bool, scopes: Iterable[str]) -> int:
+    result = conn.execute(
+        insert(etl_sync_runs)
+        .values(started_at=started_at, outcome="running", full_refresh=full_refresh, scopes=list(scopes))
+        .returning(etl_sync_runs.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def update_run(conn: Connection, run_id: int, **values: Any) -> None:
+    conn.execute(update(etl_sync_runs).where(etl_sync_runs.c.id == run_id).values(**values))

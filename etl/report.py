@@ -1,0 +1,142 @@
+"""Human and JSON renderings of a run's summary and of ``status``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from etl.schema import (
+    classify_jobs,
+    classify_parsing_configs,
+    classify_results,
+    classify_rules,
+    classify_target_pages,
+    etl_checkpoints,
+    etl_sync_runs,
+)
+from etl.sync import SyncResult
+
+
+def summary_dict(result: SyncResult) -> dict[str, Any]:
+    t = result.totals
+    return {
+        "run_id": result.run_id,
+        "outcome": result.outcome,
+        "duration_s": round(result.duration_s, 3),
+        "pages": t.pages,
+        "jobs_listed": t.listed,
+        "new": t.new,
+        "changed": t.changed,
+        "unchanged": t.unchanged,
+        "hydrated": t.hydrated,
+        "not_found_in_v2": t.not_found,
+        "failed": t.failed,
+        "quarantined": t.quarantined,
+        "requests": result.requests,
+        "retries": result.retries,
+        "scopes": [
+            {
+                "scope": s.scope,
+                "source": s.source,
+                "complete": s.complete,
+                "resumed_after_page": s.resumed_from_page,
+                "pages": s.counters.pages,
+                "error": s.error,
+            }
+            for s in result.scopes
+        ],
+    }
+
+
+def summary_text(result: SyncResult) -> str:
+    d = summary_dict(result)
+    lines = [
+        f"sync run {d['run_id']}: {d['outcome']} in {d['duration_s']:.1f} s",
+        f"  pages {d['pages']}   jobs listed {d['jobs_listed']}",
+        f"  new {d['new']}   changed {d['changed']}   unchanged {d['unchanged']}",
+        f"  hydrated {d['hydrated']}   not in v2 {d['not_found_in_v2']}   failed {d['failed']}"
+        f"   quarantined {d['quarantined']}",
+        "  requests "
+        + (", ".join(f"{k} {v}" for k, v in sorted(d["requests"].items())) or "none")
+        + f"   retries {d['retries']}",
+    ]
+    for s in d["scopes"]:
+        state = "complete" if s["complete"] else ("FAILED: " + s["error"] if s["error"] else "incomplete")
+        resumed = f", resumed after page {s['resumed_after_page']}" if s["resumed_after_page"] else ""
+        lines.append(f"  scope {s['scope']} ({s['source']}): {s['pages']} pages{resumed}, {state}")
+    return "\n".join(lines)
+
+
+COUNTED_TABLES = (
+    classify_jobs,
+    classify_rules,
+    classify_parsing_configs,
+    classify_target_pages,
+    classify_results,
+)
+
+
+def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
+    """The checkpoints, the last runs and row counts, as plain data."""
+    checkpoints = [
+        {
+            "scope": r.scope,
+            "source": r.source,
+            "walk_in_progress": r.next_page_token is not None,
+            "pages_done": r.pages_done,
+            "walk_started_at": _iso(r.walk_started_at),
+            "last_complete_walk_at": _iso(r.last_complete_walk_at),
+        }
+        for r in conn.execute(select(etl_checkpoints).order_by(etl_checkpoints.c.scope))
+    ]
+    runs = [
+        {
+            "id": r.id,
+            "started_at": _iso(r.started_at),
+            "finished_at": _iso(r.finished_at),
+            "outcome": r.outcome,
+            "pages": r.pages,
+            "jobs_listed": r.jobs_listed,
+            "new": r.jobs_new,
+            "changed": r.jobs_changed,
+            "hydrated": r.jobs_hydrated,
+            "failed": r.jobs_failed,
+            "message": r.message,
+        }
+        for r in conn.execute(select(etl_sync_runs).order_by(etl_sync_runs.c.id.desc()).limit(last_runs))
+    ]
+    counts = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in COUNTED_TABLES}
+    j = classify_jobs.c
+    by_hydration = dict(
+        conn.execute(select(j.hydration_status, func.count()).group_by(j.hydration_status)).tuples().all()
+    )
+    return {"checkpoints": checkpoints, "runs": runs, "rows": counts, "hydration": by_hydration}
+
+
+def status_text(d: dict[str, Any]) -> str:
+    lines = ["checkpoints:"]
+    for c in d["checkpoints"] or [{"scope": "(none yet)"}]:
+        if "source" not in c:
+            lines.append("  (none yet)")
+            continue
+        walk = f"walk in progress, {c['pages_done']} pages done" if c["walk_in_progress"] else "idle"
+        lines.append(
+            f"  {c['scope']} [{c['source']}]: {walk}; last complete walk {c['last_complete_walk_at'] or 'never'}"
+        )
+    lines.append("last runs:")
+    for r in d["runs"] or []:
+        lines.append(
+            f"  #{r['id']} {r['started_at']} {r['outcome']}: pages {r['pages']}, listed {r['jobs_listed']}, "
+            f"new {r['new']}, changed {r['changed']}, hydrated {r['hydrated']}, failed {r['failed']}"
+            + (f" — {r['message']}" if r["message"] else "")
+        )
+    if not d["runs"]:
+        lines.append("  (none yet)")
+    lines.append("rows: " + ", ".join(f"{k} {v}" for k, v in d["rows"].items()))
+    lines.append("hydration: " + (", ".join(f"{k} {v}" for k, v in sorted(d["hydration"].items())) or "-"))
+    return "\n".join(lines)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,197 @@
+"""The relational schema: the single source Alembic compares against (``alembic check``).
+
+Table and column names are a contract analysts write SQL against; change them only with a new
+Alembic revision. All timestamps are timezone-aware UTC. Raw API payloads are kept as JSON
+(JSONB on PostgreSQL) so that a field the API adds later is never lost.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    false,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: JSON on SQLite, JSONB on PostgreSQL.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+CANONICAL_STATUSES = ("pending", "running", "completed", "partial", "failed", "cancelled")
+HYDRATION_STATUSES = ("pending", "ok", "not_found", "failed")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which stores naive text) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc() -> UtcDateTime:
+    return UtcDateTime()
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+classify_jobs = Table(
+    "classify_jobs",
+    metadata,
+    Column("id", String, primary_key=True),
+    # Canonical, reconciled from both endpoints (v2 wins where it has the field).
+    Column("project_id", String, nullable=False, index=True),
+    Column("user_id", String),
+    Column("status", String(16), nullable=False, index=True),
+    Column("mode", String(16)),
+    Column("error_message", Text),
+    Column("created_at", _utc(), index=True),
+    Column("updated_at", _utc()),
+    # v1 list fields, as listed.
+    Column("v1_status", String(32)),
+    Column("v1_mode", String(16)),
+    Column("v1_user_id", String),
+    Column("v1_project_id", String),
+    Column("v1_created_at", _utc()),
+    Column("v1_updated_at", _utc()),
+    Column("v1_effective_at", _utc()),
+    Column("v1_error_message", Text),
+    Column("v1_job_record_id", String),
+    # v2 get fields, as hydrated.
+    Column("v2_status", String(32)),
+    Column("v2_mode", String(16)),
+    Column("v2_document_input_type", String(32)),
+    Column("v2_file_input", String),
+    Column("v2_parse_job_id", String),
+    Column("v2_configuration_id", String),
+    Column("v2_transaction_id", String),
+    Column("v2_error_message", Text),
+    Column("v2_created_at", _utc()),
+    Column("v2_updated_at", _utc()),
+    Column("v2_usage_credits", Float),
+    Column("v2_usage_parse_credits", Float),
+    # Bookkeeping.
+    Column("first_seen_at", _utc(), nullable=False),
+    Column("hydrated_at", _utc()),
+    Column("hydration_status", String(16), nullable=False),
+    Column("hydration_error", Text),
+    Column("v1_raw", JsonType),
+    Column("v2_raw", JsonType),
+    # Fingerprint of v1_raw: notices a listed change that did not move updated_at.
+    Column("v1_hash", String(32)),
+    CheckConstraint(_in("status", CANONICAL_STATUSES), name="status"),
+    CheckConstraint(_in("hydration_status", HYDRATION_STATUSES), name="hydration_status"),
+)
+
+classify_rules = Table(
+    "classify_rules",
+    metadata,
+    Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("type", String, nullable=False, index=True),
+    Column("description", Text, nullable=False),
+)
+
+classify_parsing_configs = Table(
+    "classify_parsing_configs",
+    metadata,
+    Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("lang", String(16)),
+    Column("max_pages", Integer),
+    # target_pages exactly as the API sent it: v2's "1,3,5-7" string, or v1's 0-based JSON list.
+    Column("target_pages", Text),
+    Column("target_pages_source", String(2)),
+    CheckConstraint("target_pages_source IN ('v1', 'v2')", name="target_pages_source"),
+)
+
+classify_target_pages = Table(
+    "classify_target_pages",
+    metadata,
+    Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), primary_key=True),
+    # 1-based, whichever endpoint it came from.
+    Column("page_number", Integer, primary_key=True),
+    CheckConstraint("page_number >= 1", name="page_number_1_based"),
+)
+
+classify_results = Table(
+    "classify_results",
+    metadata,
+    Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), primary_key=True),
+    # NULL when no rule matched.
+    Column("type", String, index=True),
+    Column("confidence", Float, nullable=False),
+    Column("reasoning", Text, nullable=False),
+    CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+)
+
+etl_sync_runs = Table(
+    "etl_sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", _utc(), nullable=False),
+    Column("finished_at", _utc()),
+    Column("outcome", String(16), nullable=False),
+    Column("full_refresh", Boolean, nullable=False, server_default=false()),
+    Column("scopes", JsonType),
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("jobs_listed", Integer, nullable=False, server_default="0"),
+    Column("jobs_new", Integer, nullable=False, server_default="0"),
+    Column("jobs_changed", Integer, nullable=False, server_default="0"),
+    Column("jobs_unchanged", Integer, nullable=False, server_default="0"),
+    Column("jobs_hydrated", Integer, nullable=False, server_default="0"),
+    Column("jobs_not_found", Integer, nullable=False, server_default="0"),
+    Column("jobs_failed", Integer, nullable=False, server_default="0"),
+    Column("message", Text),
+)
+
+etl_checkpoints = Table(
+    "etl_checkpoints",
+    metadata,
+    # "project:<id>", "organization:<id>" or "default" (the key's own scope).
+    Column("scope", String, primary_key=True),
+    # Which list endpoint the walk uses ("v1" or "v2"): a v1 token is never resumed against v2.
+    Column("source", String(2), primary_key=True),
+    Column("next_page_token", Text),
+    Column("pages_done", Integer, nullable=False, server_default="0"),
+    Column("walk_started_at", _utc()),
+    Column("last_complete_walk_at", _utc()),
+    Column("updated_at", _utc(), nullable=False),
+)

@@ -1,0 +1,377 @@
+"""The walk: per page list → decide → hydrate → normalize → load → checkpoint, one transaction a page.
+
+Prints nothing; returns a ``SyncResult``. Incremental by row, not by high-water mark: each listed
+job's ``updated_at`` (and payload fingerprint) is compared with what the database holds, so a job
+changed behind the cursor mid-walk is still picked up by the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from etl import load
+from etl.api import ClassifyApi, Source
+from etl.errors import AuthError, FatalApiError, InvalidItem, PageTokenRejected
+from etl.models import V1Job
+from etl.normalize import JobRows, build_rows, parse_v1, parse_v2, payload_hash
+
+log = logging.getLogger("etl.sync")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A slice of the API walked on its own, with its own checkpoint."""
+
+    key: str
+    params: dict[str, str]
+
+
+def build_scopes(project_ids: Sequence[str], organization_id: str | None) -> list[Scope]:
+    """One scope per project (filtered by the organization too, if given), else the organization,
+    else the key's default scope."""
+    org = {"organization_id": organization_id} if organization_id else {}
+    if project_ids:
+        return [Scope(f"project:{p}", {"project_id": p, **org}) for p in dict.fromkeys(project_ids)]
+    if organization_id:
+        return [Scope(f"organization:{organization_id}", org)]
+    return [Scope("default", {})]
+
+
+@dataclass
+class Counters:
+    pages: int = 0
+    listed: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    hydrated: int = 0
+    not_found: int = 0
+    failed: int = 0
+    quarantined: int = 0
+
+    def add(self, other: Counters) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class ScopeOutcome:
+    scope: str
+    source: str
+    counters: Counters = field(default_factory=Counters)
+    complete: bool = False
+    resumed_from_page: int = 0
+    error: str | None = None
+
+
+@dataclass
+class SyncResult:
+    run_id: int | None
+    started_at: datetime
+    finished_at: datetime | None = None
+    scopes: list[ScopeOutcome] = field(default_factory=list)
+    totals: Counters = field(default_factory=Counters)
+    requests: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        end = self.finished_at or utcnow()
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def ok(self) -> bool:
+        return all(s.error is None for s in self.scopes)
+
+    @property
+    def outcome(self) -> str:
+        if not self.ok:
+            return "failed"
+        if self.totals.failed or self.totals.quarantined:
+            return "partial"
+        return "success"
+
+
+@dataclass
+class SyncOptions:
+    page_size: int = 100
+    full_refresh: bool = False
+    concurrency: int = 16
+    source: Source = "v1"
+
+
+@dataclass
+class _Hydration:
+    status: str  # ok | not_found | failed
+    raw: Any = None
+    error: str | None = None
+
+
+PageCallback = Callable[[ScopeOutcome], None]
+
+
+class Syncer:
+    """Runs the walk for a list of scopes against one engine and one API client."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        api: ClassifyApi,
+        options: SyncOptions,
+        *,
+        on_page: PageCallback | None = None,
+    ) -> None:
+        self.engine = engine
+        self.api = api
+        self.options = options
+        self.on_page = on_page
+
+    async def run(self, scopes: Sequence[Scope]) -> SyncResult:
+        started = utcnow()
+        with self.engine.begin() as conn:
+            run_id = load.start_run(
+                conn,
+                started_at=started,
+                full_refresh=self.options.full_refresh,
+                scopes=[s.key for s in scopes],
+            )
+        result = SyncResult(run_id=run_id, started_at=started)
+        try:
+            for scope in scopes:
+                outcome = ScopeOutcome(scope.key, self.options.source)
+                result.scopes.append(outcome)
+                try:
+                    await self._walk(scope, outcome, run_id)
+                except AuthError:
+                    raise
+                except FatalApiError as exc:
+                    # One failing scope does not stop the others; its checkpoint is intact.
+                    outcome.error = str(exc)
+                    log.error("scope %s failed: %s", scope.key, exc)
+                finally:
+                    result.totals.add(outcome.counters)
+        except BaseException as exc:
+            self._finish(result, outcome="failed" if isinstance(exc, Exception) else "interrupted", error=exc)
+            raise
+        self._finish(result, outcome=result.outcome, error=None)
+        return result
+
+    def _finish(self, result: SyncResult, *, outcome: str, error: BaseException | None) -> None:
+        result.finished_at = utcnow()
+        result.requests = dict(self.api.stats.requests)
+        result.retries = self.api.stats.retries
+        errors = [f"{s.scope}: {s.error}" for s in result.scopes if s.error]
+        if error is not None:
+            errors.append(str(error) or type(error).__name__)
+        assert result.run_id is not None
+        try:
+            with self.engine.begin() as conn:
+                load.update_run(
+                    conn,
+                    result.run_id,
+                    finished_at=result.finished_at,
+                    outcome=outcome,
+                    message="; ".join(errors)[:4000] or None,
+                    **_run_counters(result.totals),
+                )
+        except Exception:  # the database may be what failed; the caller reports the original error
+            log.warning("could not record the end of run %s", result.run_id)
+
+    async def _walk(self, scope: Scope, outcome: ScopeOutcome, run_id: int) -> None:
+        source = self.options.source
+        with self.engine.connect() as conn:
+            cp = load.read_checkpoint(conn, scope.key, source)
+        now = utcnow()
+        if cp is None:
+            cp = load.Checkpoint(scope.key, source, None, 0, None, None)
+        if self.options.full_refresh or cp.next_page_token is None:
+            cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, now
+        else:
+            outcome.resumed_from_page = cp.pages_done
+            log.info("scope %s: resuming the walk after page %d", scope.key, cp.pages_done)
+        restarted = False
+        while True:
+            try:
+                page = await self.api.list_page(
+                    source, scope.params, page_token=cp.next_page_token, page_size=self.options.page_size
+                )
+            except PageTokenRejected as exc:
+                if restarted or cp.next_page_token is None:
+                    raise FatalApiError(f"scope {scope.key}: {exc} even after restarting the walk") from None
+                log.warning(
+                    "scope %s: saved page token rejected (%s); restarting the walk from page 1",
+                    scope.key,
+                    exc,
+                )
+                restarted = True
+                cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
+                continue
+            counters = await self._process_page(scope, page.items, run_id, cp, page.next_page_token)
+            outcome.counters.add(counters)
+            if self.on_page is not None:
+                self.on_page(outcome)
+            if cp.next_page_token is None:
+                outcome.complete = True
+                return
+
+    async def _process_page(
+        self,
+        scope: Scope,
+        items: list[Any],
+        run_id: int,
+        cp: load.Checkpoint,
+        next_token: str | None,
+    ) -> Counters:
+        counters = Counters(pages=1, listed=len(items))
+        now = utcnow()
+        listed: dict[str, tuple[V1Job, Any]] = {}
+        for raw in items:
+            try:
+                job = parse_v1(raw)
+            except InvalidItem as exc:
+                counters.quarantined += 1
+                log.warning("quarantined a v1 item: %s", exc.reason)
+                continue
+            listed[job.id] = (job, raw)  # a duplicate id within a page: the last one wins
+
+        with self.engine.connect() as conn:
+            stored = load.stored_state(conn, list(listed))
+        to_hydrate: list[str] = []
+        for job_id, (job, raw) in listed.items():
+            have = stored.get(job_id)
+            if have is None:
+                counters.new += 1
+                to_hydrate.append(job_id)
+            elif (
+                self.options.full_refresh
+                or have.v1_updated_at != job.updated_at
+                or have.v1_hash != payload_hash(raw)
+            ):
+                counters.changed += 1
+                to_hydrate.append(job_id)
+            elif have.hydration_status in ("failed", "pending"):
+                counters.changed += 1
+                to_hydrate.append(job_id)
+            else:
+                counters.unchanged += 1
+
+        hydrated = await self._hydrate(to_hydrate, scope)
+        rows: list[JobRows] = []
+        failed: dict[str, str] = {}
+        for job_id in to_hydrate:
+            job, raw = listed[job_id]
+            h = hydrated[job_id]
+            v2 = None
+            if h.status == "ok":
+                try:
+                    v2 = parse_v2(h.raw)
+                except InvalidItem as exc:
+                    counters.quarantined += 1
+                    log.warning("quarantined a v2 payload: %s", exc.reason)
+                    h = _Hydration("failed", error=exc.reason)
+            if h.status == "failed":
+                counters.failed += 1
+                if job_id in stored:
+                    failed[job_id] = h.error or "hydration failed"
+                    continue
+            elif h.status == "ok":
+                counters.hydrated += 1
+            else:
+                counters.not_found += 1
+            rows.append(
+                build_rows(
+                    v1=job,
+                    v1_raw=raw,
+                    v2=v2,
+                    v2_raw=h.raw if v2 is not None else None,
+                    hydration_status=h.status,
+                    hydration_error=h.error,
+                    now=now,
+                )
+            )
+
+        cp.pages_done += 1
+        cp.next_page_token = next_token if items else None
+        if cp.next_page_token is None:
+            cp.last_complete_walk_at = now
+        with self.engine.begin() as conn:
+            load.upsert_jobs(conn, rows)
+            load.mark_hydration_failed(conn, failed)
+            load.write_checkpoint(conn, cp, now)
+            load.update_run(conn, run_id, **_run_counters_increment(counters))
+        return counters
+
+    async def _hydrate(self, job_ids: list[str], scope: Scope) -> dict[str, _Hydration]:
+        if not job_ids:
+            return {}
+        semaphore = asyncio.Semaphore(self.options.concurrency)
+
+        async def one(job_id: str) -> _Hydration:
+            async with semaphore:
+                try:
+                    raw = await self.api.get_job(job_id, scope.params)
+                except FatalApiError as exc:
+                    return _Hydration("failed", error=str(exc))
+            return _Hydration("not_found") if raw is None else _Hydration("ok", raw=raw)
+
+        results = await asyncio.gather(*(one(j) for j in job_ids))
+        failures = [r for r in results if r.status == "failed"]
+        if len(failures) == len(results) and len(results) >= 3:
+            # Every hydration of the page failed: the API is down, not a job broken. Fail the run
+            # with the checkpoint intact instead of flagging a whole page as failed.
+            raise FatalApiError(f"every v2 request of the page failed; last error: {failures[-1].error}")
+        return dict(zip(job_ids, results, strict=True))
+
+
+_RUN_FIELDS = {
+    "pages": "pages",
+    "listed": "jobs_listed",
+    "new": "jobs_new",
+    "changed": "jobs_changed",
+    "unchanged": "jobs_unchanged",
+    "hydrated": "jobs_hydrated",
+    "not_found": "jobs_not_found",
+    "failed": "jobs_failed",
+}
+
+
+def _run_counters(c: Counters) -> dict[str, int]:
+    return {col: getattr(c, name) for name, col in _RUN_FIELDS.items()}
+
+
+def _run_counters_increment(c: Counters) -> dict[str, Any]:
+    from etl.schema import etl_sync_runs
+
+    return {col: etl_sync_runs.c[col] + getattr(c, name) for name, col in _RUN_FIELDS.items()}
+
+
+def run_sync(
+    engine: Engine,
+    api_factory: Callable[[], ClassifyApi],
+    options: SyncOptions,
+    scopes: Sequence[Scope],
+    *,
+    on_page: PageCallback | None = None,
+) -> SyncResult:
+    """Synchronous entry point: run the walk on a fresh event loop."""
+
+    async def main() -> SyncResult:
+        async with api_factory() as api:
+            return await Syncer(engine, api, options, on_page=on_page).run(scopes)
+
+    t0 = time.perf_counter()
+    result = asyncio.run(main())
+    log.debug("sync took %.3f s", time.perf_counter() - t0)
+    return result

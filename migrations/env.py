@@ -1,0 +1,57 @@
+"""Alembic environment: the URL comes from the engine handed in, `-x url=`, or the environment."""
+
+from __future__ import annotations
+
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import Engine
+
+from etl.db import make_engine
+from etl.schema import metadata
+
+config = context.config
+if config.config_file_name is not None and not config.attributes.get("engine"):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = metadata
+
+
+def _url() -> str:
+    return context.get_x_argument(as_dictionary=True).get("url") or os.environ.get(
+        "CLASSIFY_ETL_DATABASE_URL", "sqlite:///classify_etl.db"
+    )
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine: Engine = config.attributes.get("engine") or make_engine(_url())
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            # SQLite cannot ALTER most things: batch mode recreates the table.
+            render_as_batch=True,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
