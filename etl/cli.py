@@ -79,7 +79,8 @@ def connect(database_url: str) -> Engine:
             conn.execute(text("SELECT 1"))
     except (OperationalError, DBAPIError) as exc:
         raise ConfigError(
-            f"cannot connect to the database {db.safe_url(db.normalize_url(database_url))}: {_db_reason(exc)}. "
+            f"cannot connect to the database {db.safe_url(db.normalize_url(database_url))}: "
+            f"{_db_reason(exc)}. "
             "Check --database-url / CLASSIFY_ETL_DATABASE_URL and that the server is running."
         ) from None
     return engine

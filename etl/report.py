@@ -122,7 +122,8 @@ def status_text(d: dict[str, Any]) -> str:
             continue
         walk = f"walk in progress, {c['pages_done']} pages done" if c["walk_in_progress"] else "idle"
         lines.append(
-            f"  {c['scope']} [{c['source']}]: {walk}; last complete walk {c['last_complete_walk_at'] or 'never'}"
+            f"  {c['scope']} [{c['source']}]: {walk}; "
+            f"last complete walk {c['last_complete_walk_at'] or 'never'}"
         )
     lines.append("last runs:")
     for r in d["runs"] or []:

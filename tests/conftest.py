@@ -1,0 +1,85 @@
+"""Fixtures: a real SQLite file and a real PostgreSQL database per test, never a mock.
+
+PostgreSQL comes from ``CLASSIFY_ETL_TEST_PG_URL`` (an admin URL; each test gets its own fresh
+database on that server, dropped afterwards). Without it, pytest-postgresql starts a throwaway
+server from the local PostgreSQL binaries. Postgres tests are never skipped: if neither works,
+they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from etl import db
+
+PG_ENV = "CLASSIFY_ETL_TEST_PG_URL"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(request: pytest.FixtureRequest) -> str:
+    """A URL with the right to CREATE DATABASE."""
+    url = os.environ.get(PG_ENV)
+    if url:
+        return db.normalize_url(url)
+    if os.geteuid() == 0:
+        pytest.fail(
+            f"set {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres): PostgreSQL "
+            "refuses to start a throwaway server as root"
+        )
+    proc = request.getfixturevalue("postgresql_proc")
+    return f"postgresql+psycopg://{proc.user}@{proc.host}:{proc.port}/postgres"
+
+
+def _new_pg_database(admin_url: str) -> tuple[str, Engine]:
+    name = f"etl_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), admin
+
+
+def _drop_pg_database(admin: Engine, url: str) -> None:
+    name = make_url(url).database
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test."""
+    url, admin = _new_pg_database(pg_admin_url)
+    try:
+        yield url
+    finally:
+        _drop_pg_database(admin, url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'classify_etl.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes this runs twice: on a SQLite file and on a PostgreSQL database."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database already migrated to head."""
+    eng = db.make_engine(db_url)
+    db.upgrade(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()

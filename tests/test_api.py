@@ -1,0 +1,160 @@
+"""The HTTP client on httpx.MockTransport: retries, wait hints, errors named for the caller."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from etl.api import ClassifyApi, retry_after_seconds
+from etl.errors import AuthError, FatalApiError, ListRouteGone, PageTokenRejected
+
+KEY = "sk-test-secret-123"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def run(handler: Handler, call: Callable[[ClassifyApi], Any], **kw: Any) -> tuple[Any, ClassifyApi]:
+    async def main() -> tuple[Any, ClassifyApi]:
+        api = ClassifyApi(
+            base_url="http://api.test", api_key=KEY, transport=httpx.MockTransport(handler),
+            backoff_initial=0.001, backoff_max=0.002, **kw,
+        )
+        async with api:
+            return await call(api), api
+
+    return asyncio.run(main())
+
+
+def page(items: list[Any], token: str | None = None) -> httpx.Response:
+    return httpx.Response(200, json={"items": items, "next_page_token": token})
+
+
+def sequence(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return responses[min(len(seen), len(responses)) - 1]
+
+    return handler, seen
+
+
+def list_v1(token: str | None = None) -> Callable[[ClassifyApi], Any]:
+    return lambda api: api.list_page("v1", {"project_id": "p1"}, page_token=token, page_size=10)
+
+
+def test_list_sends_filters_token_and_bearer() -> None:
+    handler, seen = sequence(page([{"id": "a"}], "t2"))
+    result, _ = run(handler, list_v1("t1"))
+    assert result.items == [{"id": "a"}] and result.next_page_token == "t2"
+    q = seen[0].url.params
+    assert (q["project_id"], q["page_size"], q["page_token"]) == ("p1", "10", "t1")
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_empty_token_ends_the_walk() -> None:
+    handler, _ = sequence(page([], ""))
+    result, _ = run(handler, list_v1())
+    assert result.next_page_token is None
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried(status: int) -> None:
+    handler, seen = sequence(httpx.Response(status, json={"detail": "x"}), page([]))
+    _, api = run(handler, list_v1())
+    assert len(seen) == 2 and api.stats.retries == 1
+
+
+def test_gives_up_after_max_retries() -> None:
+    handler, seen = sequence(httpx.Response(503, json={"detail": "down"}))
+    with pytest.raises(FatalApiError, match="gave up after 2 retries"):
+        run(handler, list_v1(), max_retries=2)
+    assert len(seen) == 3
+
+
+def test_x_should_retry_overrides_status() -> None:
+    handler, seen = sequence(httpx.Response(503, headers={"x-should-retry": "false"}, json={"detail": "no"}))
+    with pytest.raises(FatalApiError, match="HTTP 503"):
+        run(handler, list_v1())
+    assert len(seen) == 1
+    handler, seen = sequence(httpx.Response(400, headers={"x-should-retry": "true"}, json={}), page([]))
+    run(handler, list_v1())
+    assert len(seen) == 2
+
+
+def test_non_json_body_is_retried_then_fatal() -> None:
+    handler, seen = sequence(httpx.Response(200, text="<html>oops</html>"))
+    with pytest.raises(FatalApiError, match="not JSON"):
+        run(handler, list_v1(), max_retries=3)
+    assert len(seen) == 4
+
+
+def test_transport_errors_are_retried() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ConnectError("connection refused", request=request)
+        if calls["n"] == 2:
+            raise httpx.ReadTimeout("timed out", request=request)
+        return page([])
+
+    run(handler, list_v1())
+    assert calls["n"] == 3
+
+
+def test_retry_after_hints() -> None:
+    assert retry_after_seconds(httpx.Headers({"retry-after-ms": "1500"})) == 1.5
+    assert retry_after_seconds(httpx.Headers({"retry-after": "2"})) == 2.0
+    assert retry_after_seconds(httpx.Headers({"retry-after": "600"})) is None  # beyond 60 s: backoff instead
+    assert retry_after_seconds(httpx.Headers({"retry-after-ms": "0", "retry-after": "1"})) == 1.0
+    assert retry_after_seconds(httpx.Headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) is None
+    assert retry_after_seconds(httpx.Headers({})) is None
+
+
+def test_429_waits_as_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("tenacity.asyncio._portable_async_sleep", fake_sleep, raising=False)
+    monkeypatch.setattr("asyncio.sleep", fake_sleep)
+    handler, _ = sequence(httpx.Response(429, headers={"retry-after-ms": "1234"}, json={}), page([]))
+    run(handler, list_v1())
+    assert slept == [1.234]
+
+
+def test_401_is_an_auth_error_without_the_key() -> None:
+    handler, seen = sequence(httpx.Response(401, json={"detail": "Invalid authentication token"}))
+    with pytest.raises(AuthError) as info:
+        run(handler, list_v1())
+    assert len(seen) == 1
+    assert KEY not in str(info.value) and "LLAMA_CLOUD_API_KEY" in str(info.value)
+
+
+@pytest.mark.parametrize("status", [400, 404, 410, 422])
+def test_rejected_token(status: int) -> None:
+    handler, _ = sequence(httpx.Response(status, json={"detail": "bad token"}))
+    with pytest.raises(PageTokenRejected):
+        run(handler, list_v1("stale"))
+
+
+@pytest.mark.parametrize("status", [404, 405, 410])
+def test_retired_list_route(status: int) -> None:
+    handler, _ = sequence(httpx.Response(status, json={"detail": "Not Found"}))
+    with pytest.raises(ListRouteGone):
+        run(handler, list_v1())
+
+
+def test_get_job_404_is_none_and_200_is_the_body() -> None:
+    handler, seen = sequence(httpx.Response(404, json={"detail": "not found"}), httpx.Response(200, json={"id": "j"}))
+    result, _ = run(handler, lambda api: api.get_job("j", {"project_id": "p1"}))
+    assert result is None
+    result, _ = run(handler, lambda api: api.get_job("j", {}))
+    assert result == {"id": "j"}
+    assert seen[0].url.path == "/api/v2/classify/j" and seen[0].url.params["project_id"] == "p1"
