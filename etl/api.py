@@ -164,7 +164,7 @@ class ClassifyApi:
             type(exc).__name__ + (f": {exc}" if str(exc) else ""),
         )
 
-    async def _get_json(self, endpoint: str, path: str, params: list[tuple[str, str]]) -> tuple[int, Any]:
+    async def _get_json(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         """GET with retries. Returns (status, parsed body) for final answers; raises for the rest."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(_should_retry),
@@ -188,7 +188,7 @@ class ClassifyApi:
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, str]]) -> tuple[int, Any]:
+    async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         self.stats.count(endpoint)
         response = await self._client.get(path, params=params)
         status = response.status_code
@@ -217,7 +217,7 @@ class ClassifyApi:
     ) -> Page:
         """One page of a list endpoint, the scope filters re-sent with the token."""
         path = LIST_PATHS[source]
-        query = [(k, v) for k, v in params.items()] + [("page_size", str(page_size))]
+        query: list[tuple[str, Any]] = [*params.items(), ("page_size", str(page_size))]
         if page_token:
             query.append(("page_token", page_token))
         status, body = await self._get_json(f"{source}_list", path, query)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from etl.normalize import JobRows
@@ -22,6 +22,8 @@ from etl.schema import (
     classify_rules,
     classify_target_pages,
     etl_checkpoints,
+    etl_job_seen,
+    etl_quarantine,
     etl_sync_runs,
 )
 
@@ -89,12 +91,14 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
 
 def mark_hydration_failed(conn: Connection, errors: dict[str, str]) -> None:
     """Keep a stored job's data but flag it so the next run hydrates it again."""
-    for job_id, error in errors.items():
-        conn.execute(
-            update(classify_jobs)
-            .where(classify_jobs.c.id == job_id)
-            .values(hydration_status="failed", hydration_error=error[:2000])
-        )
+    if not errors:
+        return
+    conn.execute(
+        update(classify_jobs)
+        .where(classify_jobs.c.id == bindparam("b_id"))
+        .values(hydration_status="failed", hydration_error=bindparam("b_error")),
+        [{"b_id": job_id, "b_error": error[:2000]} for job_id, error in errors.items()],
+    )
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -158,3 +162,98 @@ def start_run(conn: Connection, *, started_at: datetime, full_refresh: bool, sco
 
 def update_run(conn: Connection, run_id: int, **values: Any) -> None:
     conn.execute(update(etl_sync_runs).where(etl_sync_runs.c.id == run_id).values(**values))
+
+
+# -- quarantine ----------------------------------------------------------------------------------
+
+
+def quarantine(conn: Connection, records: list[dict[str, Any]], run_id: int, now: datetime) -> None:
+    """Store malformed records (endpoint, item_key, job_id, reason, raw); a record seen again is
+    updated in place and reopened, never doubled."""
+    if not records:
+        return
+    rows = [
+        {
+            **r,
+            "run_id": run_id,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "resolved_at": None,
+            "resolved_run_id": None,
+        }
+        for r in {(r["endpoint"], r["item_key"]): r for r in records}.values()
+    ]
+    _upsert(conn, etl_quarantine, rows, ["endpoint", "item_key"])
+
+
+def open_quarantine(conn: Connection) -> set[tuple[str, str]]:
+    """(endpoint, job_id) of every unresolved quarantine row that names a job."""
+    q = etl_quarantine.c
+    rows = conn.execute(select(q.endpoint, q.job_id).where(q.resolved_at.is_(None), q.job_id.is_not(None)))
+    return {(r.endpoint, r.job_id) for r in rows}
+
+
+def resolve_quarantine(
+    conn: Connection, endpoint: str, job_ids: Sequence[str], run_id: int, now: datetime
+) -> None:
+    if not job_ids:
+        return
+    q = etl_quarantine.c
+    conn.execute(
+        update(etl_quarantine)
+        .where(q.endpoint == endpoint, q.job_id.in_(list(job_ids)), q.resolved_at.is_(None))
+        .values(resolved_at=now, resolved_run_id=run_id)
+    )
+
+
+# -- sightings and deletions ---------------------------------------------------------------------
+
+
+def mark_seen(conn: Connection, scope: str, job_ids: Sequence[str], now: datetime) -> None:
+    _upsert(
+        conn,
+        etl_job_seen,
+        [{"scope": scope, "job_id": j, "last_seen_at": now} for j in job_ids],
+        ["scope", "job_id"],
+    )
+
+
+def deleted_job_ids(conn: Connection) -> set[str]:
+    j = classify_jobs.c
+    return set(conn.execute(select(j.id).where(j.deleted_at.is_not(None))).scalars())
+
+
+def undelete(conn: Connection, job_ids: Sequence[str]) -> None:
+    if job_ids:
+        conn.execute(
+            update(classify_jobs).where(classify_jobs.c.id.in_(list(job_ids))).values(deleted_at=None)
+        )
+
+
+def mark_deleted(conn: Connection, scope: str, walk_started_at: datetime, now: datetime) -> int:
+    """After a complete walk: jobs this scope listed before but not during the walk are deleted."""
+    s = etl_job_seen.c
+    gone = select(s.job_id).where(s.scope == scope, s.last_seen_at < walk_started_at)
+    result = conn.execute(
+        update(classify_jobs)
+        .where(classify_jobs.c.id.in_(gone), classify_jobs.c.deleted_at.is_(None))
+        .values(deleted_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+def abandon_stale_runs(conn: Connection, scopes: Sequence[str], now: datetime) -> None:
+    """Runs still 'running' on our (locked) scopes died without saying so: record that."""
+    r = etl_sync_runs.c
+    mine = set(scopes)
+    stale = [
+        row.id
+        for row in conn.execute(select(r.id, r.scopes).where(r.outcome == "running"))
+        if set(row.scopes or []) <= mine
+    ]
+    if stale:
+        conn.execute(
+            update(etl_sync_runs)
+            .where(r.id.in_(stale))
+            .values(outcome="abandoned", message="the process died before recording an outcome")
+        )

@@ -108,7 +108,7 @@ def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
     ]
     counts = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in COUNTED_TABLES}
     j = classify_jobs.c
-    by_hydration = dict(
+    by_hydration: dict[str, int] = dict(
         conn.execute(select(j.hydration_status, func.count()).group_by(j.hydration_status)).tuples().all()
     )
     return {"checkpoints": checkpoints, "runs": runs, "rows": counts, "hydration": by_hydration}

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -195,3 +196,39 @@ etl_checkpoints = Table(
     Column("last_complete_walk_at", _utc()),
     Column("updated_at", _utc(), nullable=False),
 )
+
+# -- revision 0002: reliability -------------------------------------------------------------------
+
+classify_jobs.append_column(Column("deleted_at", _utc(), index=True))
+
+etl_quarantine = Table(
+    "etl_quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # v1_list, v2_get or v2_list: where the malformed record came from.
+    Column("endpoint", String(16), nullable=False),
+    # The record's id when it has one; else a fingerprint of its raw payload.
+    Column("item_key", String, nullable=False),
+    Column("job_id", String, index=True),
+    Column("reason", Text, nullable=False),
+    Column("raw", JsonType),
+    Column("run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),
+    Column("first_seen_at", _utc(), nullable=False),
+    Column("last_seen_at", _utc(), nullable=False),
+    Column("resolved_at", _utc()),
+    Column("resolved_run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),
+    UniqueConstraint("endpoint", "item_key", name="uq_etl_quarantine_endpoint_item_key"),
+)
+
+etl_job_seen = Table(
+    "etl_job_seen",
+    metadata,
+    # When each scope's walk last listed each job: a job absent from a complete walk is deleted.
+    # Kept apart from classify_jobs so that an unchanged job's row is never rewritten.
+    Column("scope", String, primary_key=True),
+    Column("job_id", String, primary_key=True),
+    Column("last_seen_at", _utc(), nullable=False),
+)
+
+etl_sync_runs.append_column(Column("jobs_quarantined", Integer, nullable=False, server_default="0"))
+etl_sync_runs.append_column(Column("jobs_deleted", Integer, nullable=False, server_default="0"))

@@ -15,11 +15,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from etl import load
 from etl.api import ClassifyApi, Source
 from etl.errors import AuthError, FatalApiError, InvalidItem, PageTokenRejected
+from etl.locks import scope_locks
 from etl.models import V1Job
 from etl.normalize import JobRows, build_rows, parse_v1, parse_v2, payload_hash
 
@@ -60,6 +61,7 @@ class Counters:
     not_found: int = 0
     failed: int = 0
     quarantined: int = 0
+    deleted: int = 0
 
     def add(self, other: Counters) -> None:
         for name, value in asdict(other).items():
@@ -137,16 +139,25 @@ class Syncer:
         self.api = api
         self.options = options
         self.on_page = on_page
+        self._open_quarantine: set[tuple[str, str]] = set()
+        self._deleted: set[str] = set()
 
     async def run(self, scopes: Sequence[Scope]) -> SyncResult:
+        """Walk every scope under its lock; one scope failing does not stop the others."""
+        with scope_locks(self.engine, [s.key for s in scopes]):
+            return await self._run_locked(scopes)
+
+    async def _run_locked(self, scopes: Sequence[Scope]) -> SyncResult:
         started = utcnow()
+        keys = [s.key for s in scopes]
         with self.engine.begin() as conn:
+            load.abandon_stale_runs(conn, keys, now=started)
             run_id = load.start_run(
-                conn,
-                started_at=started,
-                full_refresh=self.options.full_refresh,
-                scopes=[s.key for s in scopes],
+                conn, started_at=started, full_refresh=self.options.full_refresh, scopes=keys
             )
+            # Small sets, read once: they let the common page skip the statements that fix them up.
+            self._open_quarantine = load.open_quarantine(conn)
+            self._deleted = load.deleted_job_ids(conn)
         result = SyncResult(run_id=run_id, started_at=started)
         try:
             for scope in scopes:
@@ -236,40 +247,28 @@ class Syncer:
     ) -> Counters:
         counters = Counters(pages=1, listed=len(items))
         now = utcnow()
+        bad: list[dict[str, Any]] = []
         listed: dict[str, tuple[V1Job, Any]] = {}
+        seen: list[str] = []
         for raw in items:
             try:
                 job = parse_v1(raw)
             except InvalidItem as exc:
-                counters.quarantined += 1
-                log.warning("quarantined a v1 item: %s", exc.reason)
+                bad.append(_quarantine_record("v1_list", raw, exc))
+                if exc.job_id:
+                    seen.append(exc.job_id)  # malformed is not deleted
                 continue
             listed[job.id] = (job, raw)  # a duplicate id within a page: the last one wins
+        seen.extend(listed)
 
         with self.engine.connect() as conn:
             stored = load.stored_state(conn, list(listed))
-        to_hydrate: list[str] = []
-        for job_id, (job, raw) in listed.items():
-            have = stored.get(job_id)
-            if have is None:
-                counters.new += 1
-                to_hydrate.append(job_id)
-            elif (
-                self.options.full_refresh
-                or have.v1_updated_at != job.updated_at
-                or have.v1_hash != payload_hash(raw)
-            ):
-                counters.changed += 1
-                to_hydrate.append(job_id)
-            elif have.hydration_status in ("failed", "pending"):
-                counters.changed += 1
-                to_hydrate.append(job_id)
-            else:
-                counters.unchanged += 1
-
+        to_hydrate = self._decide(listed, stored, counters)
         hydrated = await self._hydrate(to_hydrate, scope)
+
         rows: list[JobRows] = []
         failed: dict[str, str] = {}
+        v2_ok: list[str] = []
         for job_id in to_hydrate:
             job, raw = listed[job_id]
             h = hydrated[job_id]
@@ -277,10 +276,10 @@ class Syncer:
             if h.status == "ok":
                 try:
                     v2 = parse_v2(h.raw)
+                    v2_ok.append(job_id)
                 except InvalidItem as exc:
-                    counters.quarantined += 1
-                    log.warning("quarantined a v2 payload: %s", exc.reason)
-                    h = _Hydration("failed", error=exc.reason)
+                    bad.append(_quarantine_record("v2_get", h.raw, exc, job_id=job_id))
+                    h = _Hydration("failed", raw=h.raw, error=f"quarantined: {exc.reason}")
             if h.status == "failed":
                 counters.failed += 1
                 if job_id in stored:
@@ -301,17 +300,61 @@ class Syncer:
                     now=now,
                 )
             )
+        counters.quarantined = len(bad)
+        for record in bad:
+            log.warning("quarantined a %s record: %s", record["endpoint"], record["reason"])
 
         cp.pages_done += 1
         cp.next_page_token = next_token if items else None
-        if cp.next_page_token is None:
+        walk_complete = cp.next_page_token is None
+        if walk_complete:
             cp.last_complete_walk_at = now
         with self.engine.begin() as conn:
             load.upsert_jobs(conn, rows)
             load.mark_hydration_failed(conn, failed)
+            load.quarantine(conn, bad, run_id, now)
+            self._resolve(conn, "v1_list", list(listed), run_id, now)
+            self._resolve(conn, "v2_get", v2_ok, run_id, now)
+            load.mark_seen(conn, scope.key, seen, now)
+            back = [j for j in seen if j in self._deleted]
+            if back:
+                load.undelete(conn, back)
+                self._deleted.difference_update(back)
+            if walk_complete and cp.walk_started_at is not None:
+                counters.deleted = load.mark_deleted(conn, scope.key, cp.walk_started_at, now)
             load.write_checkpoint(conn, cp, now)
             load.update_run(conn, run_id, **_run_counters_increment(counters))
         return counters
+
+    def _decide(
+        self, listed: dict[str, tuple[V1Job, Any]], stored: dict[str, load.Stored], counters: Counters
+    ) -> list[str]:
+        """Which listed jobs need a v2 request: new, changed, or not successfully hydrated yet."""
+        to_hydrate: list[str] = []
+        for job_id, (job, raw) in listed.items():
+            have = stored.get(job_id)
+            if have is None:
+                counters.new += 1
+            elif (
+                self.options.full_refresh
+                or have.v1_updated_at != job.updated_at
+                or have.v1_hash != payload_hash(raw)
+                or have.hydration_status in ("failed", "pending")
+            ):
+                counters.changed += 1
+            else:
+                counters.unchanged += 1
+                continue
+            to_hydrate.append(job_id)
+        return to_hydrate
+
+    def _resolve(
+        self, conn: Connection, endpoint: str, job_ids: list[str], run_id: int, now: datetime
+    ) -> None:
+        fixed = [j for j in job_ids if (endpoint, j) in self._open_quarantine]
+        if fixed:
+            load.resolve_quarantine(conn, endpoint, fixed, run_id, now)
+            self._open_quarantine.difference_update((endpoint, j) for j in fixed)
 
     async def _hydrate(self, job_ids: list[str], scope: Scope) -> dict[str, _Hydration]:
         if not job_ids:
@@ -344,7 +387,22 @@ _RUN_FIELDS = {
     "hydrated": "jobs_hydrated",
     "not_found": "jobs_not_found",
     "failed": "jobs_failed",
+    "quarantined": "jobs_quarantined",
+    "deleted": "jobs_deleted",
 }
+
+
+def _quarantine_record(
+    endpoint: str, raw: Any, exc: InvalidItem, *, job_id: str | None = None
+) -> dict[str, Any]:
+    job_id = job_id or exc.job_id
+    return {
+        "endpoint": endpoint,
+        "item_key": job_id or f"sha256:{payload_hash(raw)}",
+        "job_id": job_id,
+        "reason": exc.reason[:4000],
+        "raw": raw if isinstance(raw, dict | list) else {"unparsed": repr(raw)[:4000]},
+    }
 
 
 def _run_counters(c: Counters) -> dict[str, int]:

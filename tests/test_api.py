@@ -19,8 +19,12 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def run(handler: Handler, call: Callable[[ClassifyApi], Any], **kw: Any) -> tuple[Any, ClassifyApi]:
     async def main() -> tuple[Any, ClassifyApi]:
         api = ClassifyApi(
-            base_url="http://api.test", api_key=KEY, transport=httpx.MockTransport(handler),
-            backoff_initial=0.001, backoff_max=0.002, **kw,
+            base_url="http://api.test",
+            api_key=KEY,
+            transport=httpx.MockTransport(handler),
+            backoff_initial=0.001,
+            backoff_max=0.002,
+            **kw,
         )
         async with api:
             return await call(api), api
@@ -152,7 +156,9 @@ def test_retired_list_route(status: int) -> None:
 
 
 def test_get_job_404_is_none_and_200_is_the_body() -> None:
-    handler, seen = sequence(httpx.Response(404, json={"detail": "not found"}), httpx.Response(200, json={"id": "j"}))
+    handler, seen = sequence(
+        httpx.Response(404, json={"detail": "not found"}), httpx.Response(200, json={"id": "j"})
+    )
     result, _ = run(handler, lambda api: api.get_job("j", {"project_id": "p1"}))
     assert result is None
     result, _ = run(handler, lambda api: api.get_job("j", {}))

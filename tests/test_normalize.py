@@ -105,8 +105,13 @@ def test_canonical_status(v1: str | None, v2: str | None, expected: str) -> None
 def test_hydrated_job_takes_v2_values_and_keeps_v1_columns() -> None:
     raw1, raw2 = v1_item(), v2_item()
     rows = build_rows(
-        v1=parse_v1(raw1), v1_raw=raw1, v2=parse_v2(raw2), v2_raw=raw2,
-        hydration_status="ok", hydration_error=None, now=NOW,
+        v1=parse_v1(raw1),
+        v1_raw=raw1,
+        v2=parse_v2(raw2),
+        v2_raw=raw2,
+        hydration_status="ok",
+        hydration_error=None,
+        now=NOW,
     )
     job = rows.job
     assert job["status"] == "partial"
@@ -117,8 +122,11 @@ def test_hydrated_job_takes_v2_values_and_keeps_v1_columns() -> None:
     assert job["created_at"] == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
     assert [r["type"] for r in rows.rules] == ["invoice"]
     assert rows.config == {
-        "job_id": job["id"], "lang": "zh", "max_pages": None,
-        "target_pages": "1,3,5-7", "target_pages_source": "v2",
+        "job_id": job["id"],
+        "lang": "zh",
+        "max_pages": None,
+        "target_pages": "1,3,5-7",
+        "target_pages_source": "v2",
     }
     assert [p["page_number"] for p in rows.pages] == [1, 3, 5, 6, 7]
     assert rows.result == {"job_id": job["id"], "type": None, "confidence": 0.82, "reasoning": "has a total"}
@@ -127,8 +135,13 @@ def test_hydrated_job_takes_v2_values_and_keeps_v1_columns() -> None:
 def test_unhydrated_job_uses_v1_with_the_same_pages() -> None:
     raw1 = v1_item(status="PENDING")
     rows = build_rows(
-        v1=parse_v1(raw1), v1_raw=raw1, v2=None, v2_raw=None,
-        hydration_status="not_found", hydration_error=None, now=NOW,
+        v1=parse_v1(raw1),
+        v1_raw=raw1,
+        v2=None,
+        v2_raw=None,
+        hydration_status="not_found",
+        hydration_error=None,
+        now=NOW,
     )
     assert rows.job["status"] == "pending"
     assert rows.job["v2_status"] is None and rows.job["hydrated_at"] is None

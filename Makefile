@@ -1,0 +1,32 @@
+# Everyday commands. `make demo` and `make test` work on a fresh machine with Python 3.11+.
+PY ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: setup demo test lint check-migrations bench clean
+
+$(BIN)/classify-etl: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	@touch $@
+
+setup: $(BIN)/classify-etl
+
+demo: setup
+	$(BIN)/classify-etl demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) classify_etl.db* .pytest_cache .mypy_cache .ruff_cache

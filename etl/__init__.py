@@ -1,0 +1,1 @@
+"""classify-etl: keep a SQL copy of LlamaCloud classify jobs."""

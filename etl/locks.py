@@ -1,0 +1,56 @@
+"""One sync per database and scope: overlapping cron runs refuse instead of double-writing.
+
+PostgreSQL: a session-level advisory lock per scope, held on a dedicated connection for the
+run (the server drops it if the process dies). SQLite: an OS file lock per scope beside the
+database file (``filelock``), likewise released by the OS on death.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from sqlalchemy import Engine, text
+
+from etl.errors import LockedError
+
+
+def advisory_key(scope: str) -> int:
+    """A stable signed 64-bit key for ``pg_try_advisory_lock``."""
+    digest = hashlib.sha256(f"classify-etl:{scope}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _locked(scope: str) -> LockedError:
+    return LockedError(
+        f"another classify-etl sync is running on this database for scope {scope!r}; "
+        "this run did nothing (it is safe to let the next cron tick try again)"
+    )
+
+
+@contextmanager
+def scope_locks(engine: Engine, scopes: Sequence[str]) -> Iterator[None]:
+    """Hold the locks of all ``scopes`` for the duration, or raise LockedError at once."""
+    with ExitStack() as stack:
+        if engine.dialect.name == "postgresql":
+            conn = stack.enter_context(engine.connect())
+            for scope in sorted(set(scopes)):
+                key = advisory_key(scope)
+                if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
+                    raise _locked(scope)
+                stack.callback(conn.execute, text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()  # session-level locks outlive the transaction; don't sit idle in one
+        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            base = Path(str(engine.url.database)).resolve()
+            for scope in sorted(set(scopes)):
+                digest = hashlib.sha256(scope.encode()).hexdigest()[:12]
+                lock = FileLock(f"{base}.{digest}.lock", timeout=0)
+                try:
+                    lock.acquire()
+                except Timeout:
+                    raise _locked(scope) from None
+                stack.callback(lock.release)
+        yield
