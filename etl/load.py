@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from etl.normalize import JobRows
 from etl.schema import (
+    classify_job_history,
     classify_jobs,
     classify_parsing_configs,
     classify_results,
@@ -34,25 +35,91 @@ _INSERT_ONLY = frozenset({"id", "first_seen_at"})
 
 @dataclass(frozen=True)
 class Stored:
-    """What the database holds of a listed job, for the change decision."""
+    """What the database holds of a listed job, for the change decision and the history."""
 
     v1_updated_at: datetime | None
     v1_hash: str | None
     v2_updated_at: datetime | None
     hydration_status: str
+    outcome: tuple[Any, ...]  # (status, result type, confidence, error_message), as in history
 
 
 def stored_state(conn: Connection, job_ids: Sequence[str]) -> dict[str, Stored]:
-    """One query for a page: the stored updated_at, fingerprint and hydration outcome per id."""
+    """One query for a page: what the change decision and the history need, per listed id."""
     if not job_ids:
         return {}
-    j = classify_jobs.c
+    j, r = classify_jobs.c, classify_results.c
     rows = conn.execute(
-        select(j.id, j.v1_updated_at, j.v1_hash, j.v2_updated_at, j.hydration_status).where(
-            j.id.in_(list(job_ids))
+        select(
+            j.id,
+            j.v1_updated_at,
+            j.v1_hash,
+            j.v2_updated_at,
+            j.hydration_status,
+            j.status,
+            j.error_message,
+            r.type,
+            r.confidence,
         )
+        .select_from(classify_jobs.outerjoin(classify_results, r.job_id == j.id))
+        .where(j.id.in_(list(job_ids)))
     )
-    return {r.id: Stored(r.v1_updated_at, r.v1_hash, r.v2_updated_at, r.hydration_status) for r in rows}
+    return {
+        row.id: Stored(
+            row.v1_updated_at,
+            row.v1_hash,
+            row.v2_updated_at,
+            row.hydration_status,
+            (row.status, row.type, row.confidence, row.error_message),
+        )
+        for row in rows
+    }
+
+
+def outcome_of(rows: JobRows) -> tuple[Any, ...]:
+    """The part of a job whose changes the history records."""
+    result = rows.result or {}
+    return (rows.job["status"], result.get("type"), result.get("confidence"), rows.job["error_message"])
+
+
+def record_history(
+    conn: Connection, jobs: Sequence[JobRows], stored: dict[str, Stored], run_id: int, now: datetime
+) -> int:
+    """Close the current history row and open a new one for each job whose outcome changed
+    (or that is new). Written in the page's transaction, so a retried page never doubles it."""
+    entries = []
+    for job in jobs:
+        outcome = outcome_of(job)
+        before = stored.get(job.job_id)
+        if before is not None and before.outcome == outcome:
+            continue
+        status, result_type, confidence, error = outcome
+        entries.append(
+            {
+                "job_id": job.job_id,
+                "valid_from": job.job.get("updated_at") or now,
+                "valid_to": None,
+                "status": status,
+                "result_type": result_type,
+                "confidence": confidence,
+                "error_message": error,
+                "observed_at": now,
+                "run_id": run_id,
+            }
+        )
+    if not entries:
+        return 0
+    closing = [{"b_id": e["job_id"], "b_to": e["valid_from"]} for e in entries if e["job_id"] in stored]
+    if closing:
+        h = classify_job_history.c
+        conn.execute(
+            update(classify_job_history)
+            .where(h.job_id == bindparam("b_id"), h.valid_to.is_(None))
+            .values(valid_to=bindparam("b_to")),
+            closing,
+        )
+    conn.execute(insert(classify_job_history), entries)
+    return len(entries)
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:

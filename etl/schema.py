@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -232,3 +233,24 @@ etl_job_seen = Table(
 
 etl_sync_runs.append_column(Column("jobs_quarantined", Integer, nullable=False, server_default="0"))
 etl_sync_runs.append_column(Column("jobs_deleted", Integer, nullable=False, server_default="0"))
+
+# -- revision 0003: classification history -------------------------------------------------------
+
+classify_job_history = Table(
+    "classify_job_history",
+    metadata,
+    # One row per observed version of a job's outcome (status, result type, confidence, error),
+    # valid from when the API says it changed until the next version (NULL: current). "As of"
+    # queries are a BETWEEN; "what changed" is a self-join on consecutive rows of a job.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("valid_from", _utc(), nullable=False),
+    Column("valid_to", _utc()),
+    Column("status", String(16), nullable=False),
+    Column("result_type", String),
+    Column("confidence", Float),
+    Column("error_message", Text),
+    Column("observed_at", _utc(), nullable=False),
+    Column("run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),
+    Index("ix_classify_job_history_job_id_valid_from", "job_id", "valid_from"),
+)

@@ -311,6 +311,7 @@ class Syncer:
             cp.last_complete_walk_at = now
         with self.engine.begin() as conn:
             load.upsert_jobs(conn, rows)
+            load.record_history(conn, rows, stored, run_id, now)
             load.mark_hydration_failed(conn, failed)
             load.quarantine(conn, bad, run_id, now)
             self._resolve(conn, "v1_list", list(listed), run_id, now)
