@@ -166,6 +166,7 @@ def build_settings(**kw: Any) -> Settings:
             request_timeout=kw.get("request_timeout", 60.0),
             verify_tls=not kw.get("insecure", False),
             full_refresh=kw.get("full_refresh", False),
+            list_source=kw.get("list_source", "auto"),
         )
     except ValueError as exc:
         raise ConfigError(str(exc).splitlines()[0]) from None
@@ -202,6 +203,7 @@ def do_sync(settings: Settings) -> SyncResult:
             page_size=settings.page_size,
             full_refresh=settings.full_refresh,
             concurrency=settings.concurrency,
+            source=settings.list_source,
         )
         return run_sync(
             engine, factory, options, build_scopes(settings.project_ids, settings.organization_id)

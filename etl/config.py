@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 US_BASE_URL = "https://api.cloud.llamaindex.ai"
@@ -26,3 +28,4 @@ class Settings(BaseModel):
     connect_timeout: float = Field(default=5.0, gt=0)
     verify_tls: bool = True
     full_refresh: bool = False
+    list_source: Literal["auto", "v1", "v2"] = "auto"

@@ -25,6 +25,7 @@ from etl.schema import (
     etl_checkpoints,
     etl_job_seen,
     etl_quarantine,
+    etl_scope_sources,
     etl_sync_runs,
 )
 
@@ -297,15 +298,18 @@ def undelete(conn: Connection, job_ids: Sequence[str]) -> None:
         )
 
 
-def mark_deleted(conn: Connection, scope: str, walk_started_at: datetime, now: datetime) -> int:
-    """After a complete walk: jobs this scope listed before but not during the walk are deleted."""
-    s = etl_job_seen.c
+def mark_deleted(
+    conn: Connection, scope: str, walk_started_at: datetime, now: datetime, *, only_v2_known: bool = False
+) -> int:
+    """After a complete walk: jobs this scope listed before but not during the walk are deleted.
+
+    A v2 walk never lists jobs that only v1 knew: those are left alone, not called deleted."""
+    s, j = etl_job_seen.c, classify_jobs.c
     gone = select(s.job_id).where(s.scope == scope, s.last_seen_at < walk_started_at)
-    result = conn.execute(
-        update(classify_jobs)
-        .where(classify_jobs.c.id.in_(gone), classify_jobs.c.deleted_at.is_(None))
-        .values(deleted_at=now)
-    )
+    stmt = update(classify_jobs).where(j.id.in_(gone), j.deleted_at.is_(None))
+    if only_v2_known:
+        stmt = stmt.where(j.hydration_status != "not_found")
+    result = conn.execute(stmt.values(deleted_at=now))
     return int(result.rowcount or 0)
 
 
@@ -324,3 +328,29 @@ def abandon_stale_runs(conn: Connection, scopes: Sequence[str], now: datetime) -
             .where(r.id.in_(stale))
             .values(outcome="abandoned", message="the process died before recording an outcome")
         )
+
+
+# -- list source ---------------------------------------------------------------------------------
+
+
+def chosen_source(conn: Connection, scope: str) -> str | None:
+    s = etl_scope_sources.c
+    return conn.execute(select(s.list_source).where(s.scope == scope)).scalar_one_or_none()
+
+
+def choose_source(conn: Connection, scope: str, source: str, reason: str, now: datetime) -> None:
+    _upsert(
+        conn,
+        etl_scope_sources,
+        [{"scope": scope, "list_source": source, "chosen_at": now, "reason": reason[:2000]}],
+        ["scope"],
+    )
+
+
+def stored_v1_raw(conn: Connection, job_ids: Sequence[str]) -> dict[str, Any]:
+    """The stored v1 payloads of these jobs (those that have one)."""
+    if not job_ids:
+        return {}
+    j = classify_jobs.c
+    rows = conn.execute(select(j.id, j.v1_raw).where(j.id.in_(list(job_ids)), j.v1_raw.is_not(None)))
+    return {r.id: r.v1_raw for r in rows}

@@ -13,6 +13,7 @@ from etl.schema import (
     classify_rules,
     classify_target_pages,
     etl_checkpoints,
+    etl_scope_sources,
     etl_sync_runs,
 )
 from etl.sync import SyncResult
@@ -79,10 +80,12 @@ COUNTED_TABLES = (
 
 def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
     """The checkpoints, the last runs and row counts, as plain data."""
+    chosen = {r.scope: r for r in conn.execute(select(etl_scope_sources))}
     checkpoints = [
         {
             "scope": r.scope,
             "source": r.source,
+            "source_in_use": chosen[r.scope].list_source if r.scope in chosen else None,
             "walk_in_progress": r.next_page_token is not None,
             "pages_done": r.pages_done,
             "walk_started_at": _iso(r.walk_started_at),
@@ -115,7 +118,11 @@ def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
 
 
 def status_text(d: dict[str, Any]) -> str:
-    lines = ["checkpoints:"]
+    lines = []
+    for c in d["checkpoints"]:
+        if c.get("source_in_use") == "v2" and c["source"] == "v2":
+            lines.append(f"scope {c['scope']}: v1 list retired; using the v2 list (GET /api/v2/classify)")
+    lines.append("checkpoints:")
     for c in d["checkpoints"] or [{"scope": "(none yet)"}]:
         if "source" not in c:
             lines.append("  (none yet)")

@@ -254,3 +254,16 @@ classify_job_history = Table(
     Column("run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),
     Index("ix_classify_job_history_job_id_valid_from", "job_id", "valid_from"),
 )
+
+# -- revision 0004: list source per scope ---------------------------------------------------------
+
+etl_scope_sources = Table(
+    "etl_scope_sources",
+    metadata,
+    # The list endpoint `--list-source auto` settled on for a scope, once v1 answered 404/405/410.
+    Column("scope", String, primary_key=True),
+    Column("list_source", String(2), nullable=False),
+    Column("chosen_at", _utc(), nullable=False),
+    Column("reason", Text),
+    CheckConstraint("list_source IN ('v1', 'v2')", name="list_source"),
+)

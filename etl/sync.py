@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
 
 from etl import load
 from etl.api import ClassifyApi, Source
-from etl.errors import AuthError, FatalApiError, InvalidItem, PageTokenRejected
+from etl.errors import AuthError, FatalApiError, InvalidItem, ListRouteGone, PageTokenRejected
 from etl.locks import scope_locks
 from etl.models import V1Job
 from etl.normalize import JobRows, build_rows, parse_v1, parse_v2, payload_hash
@@ -75,6 +75,7 @@ class ScopeOutcome:
     counters: Counters = field(default_factory=Counters)
     complete: bool = False
     resumed_from_page: int = 0
+    switched: bool = False
     error: str | None = None
 
 
@@ -111,7 +112,31 @@ class SyncOptions:
     page_size: int = 100
     full_refresh: bool = False
     concurrency: int = 16
-    source: Source = "v1"
+    source: Source | Literal["auto"] = "auto"
+
+
+@dataclass
+class _PagePlan:
+    """What one page will write, decided before the transaction opens."""
+
+    counters: Counters
+    now: datetime
+    rows: list[JobRows] = field(default_factory=list)
+    stored: dict[str, load.Stored] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    bad: list[dict[str, Any]] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    resolved: dict[str, list[str]] = field(default_factory=dict)
+    v2_walk: bool = False
+
+
+def _parse_or_none(v1_raw: Any) -> V1Job | None:
+    if v1_raw is None:
+        return None
+    try:
+        return parse_v1(v1_raw)
+    except InvalidItem:
+        return None
 
 
 @dataclass
@@ -161,7 +186,7 @@ class Syncer:
         result = SyncResult(run_id=run_id, started_at=started)
         try:
             for scope in scopes:
-                outcome = ScopeOutcome(scope.key, self.options.source)
+                outcome = ScopeOutcome(scope.key, "v1")
                 result.scopes.append(outcome)
                 try:
                     await self._walk(scope, outcome, run_id)
@@ -201,17 +226,40 @@ class Syncer:
             log.warning("could not record the end of run %s", result.run_id)
 
     async def _walk(self, scope: Scope, outcome: ScopeOutcome, run_id: int) -> None:
-        source = self.options.source
+        source = self._source_for(scope)
+        outcome.source = source
+        try:
+            await self._walk_source(scope, source, outcome, run_id)
+        except ListRouteGone as exc:
+            if self.options.source != "auto" or source != "v1":
+                raise FatalApiError(f"scope {scope.key}: {exc} (try --list-source v2)") from None
+            log.warning(
+                "scope %s: the v1 list is retired (%s); switching this scope to the v2 list for good",
+                scope.key,
+                exc,
+            )
+            with self.engine.begin() as conn:
+                load.choose_source(conn, scope.key, "v2", f"v1 list answered HTTP {exc.status}", utcnow())
+            outcome.source, outcome.switched = "v2", True
+            await self._walk_source(scope, "v2", outcome, run_id)
+
+    def _source_for(self, scope: Scope) -> Source:
+        if self.options.source != "auto":
+            return self.options.source
+        with self.engine.connect() as conn:
+            return "v2" if load.chosen_source(conn, scope.key) == "v2" else "v1"
+
+    async def _walk_source(self, scope: Scope, source: Source, outcome: ScopeOutcome, run_id: int) -> None:
+        """Walk one scope's list from its checkpoint (kept per scope and source) to the end."""
         with self.engine.connect() as conn:
             cp = load.read_checkpoint(conn, scope.key, source)
-        now = utcnow()
         if cp is None:
             cp = load.Checkpoint(scope.key, source, None, 0, None, None)
         if self.options.full_refresh or cp.next_page_token is None:
-            cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, now
+            cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
         else:
             outcome.resumed_from_page = cp.pages_done
-            log.info("scope %s: resuming the walk after page %d", scope.key, cp.pages_done)
+            log.info("scope %s: resuming the %s walk after page %d", scope.key, source, cp.pages_done)
         restarted = False
         while True:
             try:
@@ -222,52 +270,48 @@ class Syncer:
                 if restarted or cp.next_page_token is None:
                     raise FatalApiError(f"scope {scope.key}: {exc} even after restarting the walk") from None
                 log.warning(
-                    "scope %s: saved page token rejected (%s); restarting the walk from page 1",
-                    scope.key,
-                    exc,
+                    "scope %s: page token rejected (%s); restarting the walk from page 1", scope.key, exc
                 )
                 restarted = True
                 cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
                 continue
-            counters = await self._process_page(scope, page.items, run_id, cp, page.next_page_token)
-            outcome.counters.add(counters)
+            if source == "v1":
+                plan = await self._plan_v1_page(scope, page.items)
+            else:
+                plan = self._plan_v2_page(page.items)
+            self._commit_page(scope, plan, run_id, cp, page.next_page_token if page.items else None)
+            outcome.counters.add(plan.counters)
             if self.on_page is not None:
                 self.on_page(outcome)
             if cp.next_page_token is None:
                 outcome.complete = True
                 return
 
-    async def _process_page(
-        self,
-        scope: Scope,
-        items: list[Any],
-        run_id: int,
-        cp: load.Checkpoint,
-        next_token: str | None,
-    ) -> Counters:
-        counters = Counters(pages=1, listed=len(items))
-        now = utcnow()
-        bad: list[dict[str, Any]] = []
-        listed: dict[str, tuple[V1Job, Any]] = {}
-        seen: list[str] = []
+    def _parse_items(
+        self, items: list[Any], endpoint: str, parse: Callable[[Any], Any], plan: _PagePlan
+    ) -> dict[str, tuple[Any, Any]]:
+        listed: dict[str, tuple[Any, Any]] = {}
         for raw in items:
             try:
-                job = parse_v1(raw)
+                job = parse(raw)
             except InvalidItem as exc:
-                bad.append(_quarantine_record("v1_list", raw, exc))
+                plan.bad.append(_quarantine_record(endpoint, raw, exc))
                 if exc.job_id:
-                    seen.append(exc.job_id)  # malformed is not deleted
+                    plan.seen.append(exc.job_id)  # present though malformed: not deleted
                 continue
             listed[job.id] = (job, raw)  # a duplicate id within a page: the last one wins
-        seen.extend(listed)
+        plan.seen.extend(listed)
+        plan.resolved[endpoint] = list(listed)
+        return listed
 
+    async def _plan_v1_page(self, scope: Scope, items: list[Any]) -> _PagePlan:
+        """v1: decide per row against the database, hydrate what changed through v2 get."""
+        plan = _PagePlan(Counters(pages=1, listed=len(items)), utcnow())
+        listed = self._parse_items(items, "v1_list", parse_v1, plan)
         with self.engine.connect() as conn:
-            stored = load.stored_state(conn, list(listed))
-        to_hydrate = self._decide(listed, stored, counters)
+            plan.stored = load.stored_state(conn, list(listed))
+        to_hydrate = self._decide(listed, plan.stored, plan.counters)
         hydrated = await self._hydrate(to_hydrate, scope)
-
-        rows: list[JobRows] = []
-        failed: dict[str, str] = {}
         v2_ok: list[str] = []
         for job_id in to_hydrate:
             job, raw = listed[job_id]
@@ -278,18 +322,18 @@ class Syncer:
                     v2 = parse_v2(h.raw)
                     v2_ok.append(job_id)
                 except InvalidItem as exc:
-                    bad.append(_quarantine_record("v2_get", h.raw, exc, job_id=job_id))
+                    plan.bad.append(_quarantine_record("v2_get", h.raw, exc, job_id=job_id))
                     h = _Hydration("failed", raw=h.raw, error=f"quarantined: {exc.reason}")
             if h.status == "failed":
-                counters.failed += 1
-                if job_id in stored:
-                    failed[job_id] = h.error or "hydration failed"
+                plan.counters.failed += 1
+                if job_id in plan.stored:
+                    plan.failed[job_id] = h.error or "hydration failed"
                     continue
             elif h.status == "ok":
-                counters.hydrated += 1
+                plan.counters.hydrated += 1
             else:
-                counters.not_found += 1
-            rows.append(
+                plan.counters.not_found += 1
+            plan.rows.append(
                 build_rows(
                     v1=job,
                     v1_raw=raw,
@@ -297,40 +341,88 @@ class Syncer:
                     v2_raw=h.raw if v2 is not None else None,
                     hydration_status=h.status,
                     hydration_error=h.error,
-                    now=now,
+                    now=plan.now,
                 )
             )
-        counters.quarantined = len(bad)
-        for record in bad:
-            log.warning("quarantined a %s record: %s", record["endpoint"], record["reason"])
+        plan.resolved["v2_get"] = v2_ok
+        return plan
 
+    def _plan_v2_page(self, items: list[Any]) -> _PagePlan:
+        """v2 list: items carry the v2 shape already, so no per-job request. A job known from v1
+        keeps its v1 columns (and its partial status), rebuilt from the stored v1 payload."""
+        plan = _PagePlan(Counters(pages=1, listed=len(items)), utcnow(), v2_walk=True)
+        listed = self._parse_items(items, "v2_list", parse_v2, plan)
+        changed: list[str] = []
+        with self.engine.connect() as conn:
+            plan.stored = load.stored_state(conn, list(listed))
+            for job_id, (job, _raw) in listed.items():
+                have = plan.stored.get(job_id)
+                if have is None:
+                    plan.counters.new += 1
+                elif (
+                    self.options.full_refresh
+                    or have.v2_updated_at != job.updated_at
+                    or have.hydration_status != "ok"
+                ):
+                    plan.counters.changed += 1
+                else:
+                    plan.counters.unchanged += 1
+                    continue
+                changed.append(job_id)
+            v1_raws = load.stored_v1_raw(conn, changed)
+        for job_id in changed:
+            job, raw = listed[job_id]
+            v1 = _parse_or_none(v1_raws.get(job_id))
+            plan.counters.hydrated += 1
+            plan.rows.append(
+                build_rows(
+                    v1=v1,
+                    v1_raw=v1_raws.get(job_id) if v1 is not None else None,
+                    v2=job,
+                    v2_raw=raw,
+                    hydration_status="ok",
+                    hydration_error=None,
+                    now=plan.now,
+                )
+            )
+        return plan
+
+    def _commit_page(
+        self, scope: Scope, plan: _PagePlan, run_id: int, cp: load.Checkpoint, next_token: str | None
+    ) -> None:
+        """The page's rows, history, quarantine, sightings and checkpoint: one transaction."""
+        now = plan.now
+        plan.counters.quarantined = len(plan.bad)
+        for record in plan.bad:
+            log.warning("quarantined a %s record: %s", record["endpoint"], record["reason"])
         cp.pages_done += 1
-        cp.next_page_token = next_token if items else None
-        walk_complete = cp.next_page_token is None
+        cp.next_page_token = next_token
+        walk_complete = next_token is None
         if walk_complete:
             cp.last_complete_walk_at = now
         with self.engine.begin() as conn:
-            load.upsert_jobs(conn, rows)
-            load.record_history(conn, rows, stored, run_id, now)
-            load.mark_hydration_failed(conn, failed)
-            load.quarantine(conn, bad, run_id, now)
-            self._resolve(conn, "v1_list", list(listed), run_id, now)
-            self._resolve(conn, "v2_get", v2_ok, run_id, now)
-            load.mark_seen(conn, scope.key, seen, now)
-            back = [j for j in seen if j in self._deleted]
+            load.upsert_jobs(conn, plan.rows)
+            load.record_history(conn, plan.rows, plan.stored, run_id, now)
+            load.mark_hydration_failed(conn, plan.failed)
+            load.quarantine(conn, plan.bad, run_id, now)
+            for endpoint, job_ids in plan.resolved.items():
+                self._resolve(conn, endpoint, job_ids, run_id, now)
+            load.mark_seen(conn, scope.key, plan.seen, now)
+            back = [j for j in plan.seen if j in self._deleted]
             if back:
                 load.undelete(conn, back)
                 self._deleted.difference_update(back)
             if walk_complete and cp.walk_started_at is not None:
-                counters.deleted = load.mark_deleted(conn, scope.key, cp.walk_started_at, now)
+                plan.counters.deleted = load.mark_deleted(
+                    conn, scope.key, cp.walk_started_at, now, only_v2_known=plan.v2_walk
+                )
             load.write_checkpoint(conn, cp, now)
-            load.update_run(conn, run_id, **_run_counters_increment(counters))
-        return counters
+            load.update_run(conn, run_id, **_run_counters_increment(plan.counters))
 
     def _decide(
-        self, listed: dict[str, tuple[V1Job, Any]], stored: dict[str, load.Stored], counters: Counters
+        self, listed: dict[str, tuple[Any, Any]], stored: dict[str, load.Stored], counters: Counters
     ) -> list[str]:
-        """Which listed jobs need a v2 request: new, changed, or not successfully hydrated yet."""
+        """Which listed v1 jobs need a v2 request: new, changed, or not successfully hydrated yet."""
         to_hydrate: list[str] = []
         for job_id, (job, raw) in listed.items():
             have = stored.get(job_id)
