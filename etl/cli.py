@@ -3,11 +3,14 @@ call ``sync``, and map errors to one-line messages and exit codes."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -18,8 +21,9 @@ from etl import db
 from etl.api import ClassifyApi
 from etl.config import DEFAULT_DATABASE_URL, US_BASE_URL, Settings
 from etl.errors import AuthError, ConfigError, EtlError, LockedError
+from etl.logs import PageReporter, setup_logging
 from etl.report import status_dict, status_text, summary_dict, summary_text
-from etl.sync import SyncOptions, SyncResult, build_scopes, run_sync
+from etl.sync import PageCallback, SyncOptions, SyncResult, build_scopes, run_sync
 
 log = logging.getLogger("etl")
 
@@ -64,13 +68,6 @@ def _db_reason(exc: DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
 
 
-def _setup_logging(verbose: int, quiet: int) -> None:
-    level = logging.WARNING + 10 * (quiet - verbose)
-    logging.basicConfig(
-        level=max(logging.DEBUG, min(level, logging.CRITICAL)), format="%(levelname)s %(name)s: %(message)s"
-    )
-
-
 def connect(database_url: str) -> Engine:
     """An engine that has proved it can connect; else a ConfigError naming the fix."""
     engine = db.make_engine(database_url)
@@ -108,8 +105,44 @@ def main() -> None:
     """Keep a SQL copy of LlamaCloud classify jobs in PostgreSQL or SQLite."""
 
 
+CONFIG_ALIASES = {"project_id": "project_ids", "projects": "project_ids"}
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) -> str | None:
+    """Read a TOML file into click's default_map: flags and environment still override it."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise click.BadParameter(f"{path} is not valid TOML: {exc}") from None
+    section = data.get("classify-etl", data)
+    known = {p.name for p in ctx.command.params if p.name}
+    defaults: dict[str, Any] = {}
+    for key, value in section.items():
+        name = CONFIG_ALIASES.get(key.replace("-", "_"), key.replace("-", "_"))
+        if name not in known or name == "config":
+            raise click.BadParameter(f"{path}: unknown setting {key!r}")
+        defaults[name] = value
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return path
+
+
 def api_options(func: F) -> F:
     options = [
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False),
+            envvar="CLASSIFY_ETL_CONFIG",
+            show_envvar=True,
+            is_eager=True,
+            expose_value=False,
+            callback=_load_config,
+            help="TOML file of settings (keys as the long flags: database_url, project_ids, ...).",
+        ),
         click.option("--api-key", envvar="LLAMA_CLOUD_API_KEY", show_envvar=True, help="LlamaCloud API key."),
         click.option(
             "--base-url",
@@ -193,21 +226,27 @@ def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
     return make
 
 
-def do_sync(settings: Settings) -> SyncResult:
+def do_sync(settings: Settings, *, dry_run: bool = False, on_page: PageCallback | None = None) -> SyncResult:
     """Migrate, then walk every scope. Shared by ``sync`` and ``demo``."""
     factory = api_factory(settings)
     engine = connect(settings.database_url.get_secret_value())
     try:
-        db.upgrade(engine)
+        if dry_run:
+            if db.current_revision(engine) != db.head_revision():
+                raise ConfigError(
+                    "--dry-run writes nothing, not even the schema: run `classify-etl migrate` first"
+                )
+        else:
+            db.upgrade(engine)
         options = SyncOptions(
+            dry_run=dry_run,
             page_size=settings.page_size,
             full_refresh=settings.full_refresh,
             concurrency=settings.concurrency,
             source=settings.list_source,
         )
-        return run_sync(
-            engine, factory, options, build_scopes(settings.project_ids, settings.organization_id)
-        )
+        scopes = build_scopes(settings.project_ids, settings.organization_id)
+        return run_sync(engine, factory, options, scopes, on_page=on_page)
     finally:
         engine.dispose()
 
@@ -222,19 +261,59 @@ def exit_code(result: SyncResult) -> int:
 @click.option(
     "--full-refresh", is_flag=True, help="Ignore the checkpoint and stored updated_at: re-hydrate all."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--dry-run", is_flag=True, help="Walk and compare; report what would be hydrated; write nothing."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="CLASSIFY_ETL_LOG_FORMAT",
+    help="json: one object per line on stderr (a line per page, then a summary line).",
+)
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @verbosity_options
 @handle_errors
-def sync(as_json: bool, verbose: int, quiet: int, **kw: Any) -> None:
+def sync(
+    as_json: bool, dry_run: bool, log_format: str, progress: bool | None, verbose: int, quiet: int, **kw: Any
+) -> None:
     """Bring the schema to head, walk the job list, hydrate new and changed jobs, and load them.
 
     Exit codes: 0 success; 3 success but some jobs were quarantined or not hydrated;
-    1 failure; 4 another sync holds the lock; 2 configuration or usage error.
+    1 failure (or interrupted); 4 another sync holds the lock; 2 configuration or usage error.
     """
-    _setup_logging(verbose, quiet)
-    result = do_sync(build_settings(**kw))
-    click.echo(json.dumps(summary_dict(result)) if as_json else summary_text(result))
+    setup_logging(verbose, quiet, log_format)
+    settings = build_settings(**kw)
+    show = (sys.stderr.isatty() and log_format == "text" and quiet == 0) if progress is None else progress
+    with _terminate_as_interrupt(), PageReporter(show_progress=show) as reporter:
+        result = do_sync(settings, dry_run=dry_run, on_page=reporter)
+    summary = summary_dict(result)
+    summary["dry_run"] = dry_run
+    if log_format == "json":
+        log.info("sync %s", result.outcome, extra={"event": "summary", **summary})
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        banner = "DRY RUN: nothing written; new + changed is what a sync would hydrate\n" if dry_run else ""
+        click.echo(banner + summary_text(result))
     sys.exit(exit_code(result))
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd, kill, cron timeouts) behaves like Ctrl-C: the page in flight is rolled
+    back and the checkpoint stays at the last committed page."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @main.command()
@@ -245,7 +324,7 @@ def sync(as_json: bool, verbose: int, quiet: int, **kw: Any) -> None:
 @handle_errors
 def migrate(database_url: str, sql: bool, revision: str, verbose: int, quiet: int) -> None:
     """Upgrade the database schema (alembic upgrade head)."""
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet, "text")
     if sql:
         from alembic import command
 
@@ -329,7 +408,7 @@ def demo(database_url: str, n_jobs: int, seed: int, verbose: int, quiet: int) ->
     """Start the simulator on a free loopback port, sync it into the database, show a query."""
     from etl.simulator import SimServer, SimState
 
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet, "text")
     state = SimState.generate(n_jobs=n_jobs, seed=seed, api_key="demo-key")
     with SimServer(state) as sim:
         click.echo(f"simulator with {n_jobs} jobs on {sim.url}; syncing into {db.safe_url(database_url)}")

@@ -113,6 +113,8 @@ class SyncOptions:
     full_refresh: bool = False
     concurrency: int = 16
     source: Source | Literal["auto"] = "auto"
+    #: Walk and compare only: no v2 request, no write of any kind (not even the run record).
+    dry_run: bool = False
 
 
 @dataclass
@@ -146,7 +148,7 @@ class _Hydration:
     error: str | None = None
 
 
-PageCallback = Callable[[ScopeOutcome], None]
+PageCallback = Callable[[ScopeOutcome, Counters], None]
 
 
 class Syncer:
@@ -169,6 +171,8 @@ class Syncer:
 
     async def run(self, scopes: Sequence[Scope]) -> SyncResult:
         """Walk every scope under its lock; one scope failing does not stop the others."""
+        if self.options.dry_run:
+            return await self._run_locked(scopes)
         with scope_locks(self.engine, [s.key for s in scopes]):
             return await self._run_locked(scopes)
 
@@ -176,6 +180,9 @@ class Syncer:
         started = utcnow()
         keys = [s.key for s in scopes]
         with self.engine.begin() as conn:
+            if self.options.dry_run:
+                conn.rollback()
+                return await self._run_scopes(scopes, SyncResult(run_id=None, started_at=started), 0)
             load.abandon_stale_runs(conn, keys, now=started)
             run_id = load.start_run(
                 conn, started_at=started, full_refresh=self.options.full_refresh, scopes=keys
@@ -183,7 +190,9 @@ class Syncer:
             # Small sets, read once: they let the common page skip the statements that fix them up.
             self._open_quarantine = load.open_quarantine(conn)
             self._deleted = load.deleted_job_ids(conn)
-        result = SyncResult(run_id=run_id, started_at=started)
+        return await self._run_scopes(scopes, SyncResult(run_id=run_id, started_at=started), run_id)
+
+    async def _run_scopes(self, scopes: Sequence[Scope], result: SyncResult, run_id: int) -> SyncResult:
         try:
             for scope in scopes:
                 outcome = ScopeOutcome(scope.key, "v1")
@@ -211,7 +220,8 @@ class Syncer:
         errors = [f"{s.scope}: {s.error}" for s in result.scopes if s.error]
         if error is not None:
             errors.append(str(error) or type(error).__name__)
-        assert result.run_id is not None
+        if result.run_id is None:  # dry run
+            return
         try:
             with self.engine.begin() as conn:
                 load.update_run(
@@ -238,8 +248,9 @@ class Syncer:
                 scope.key,
                 exc,
             )
-            with self.engine.begin() as conn:
-                load.choose_source(conn, scope.key, "v2", f"v1 list answered HTTP {exc.status}", utcnow())
+            if not self.options.dry_run:
+                with self.engine.begin() as conn:
+                    load.choose_source(conn, scope.key, "v2", f"v1 list answered HTTP {exc.status}", utcnow())
             outcome.source, outcome.switched = "v2", True
             await self._walk_source(scope, "v2", outcome, run_id)
 
@@ -282,7 +293,7 @@ class Syncer:
             self._commit_page(scope, plan, run_id, cp, page.next_page_token if page.items else None)
             outcome.counters.add(plan.counters)
             if self.on_page is not None:
-                self.on_page(outcome)
+                self.on_page(outcome, plan.counters)
             if cp.next_page_token is None:
                 outcome.complete = True
                 return
@@ -311,6 +322,8 @@ class Syncer:
         with self.engine.connect() as conn:
             plan.stored = load.stored_state(conn, list(listed))
         to_hydrate = self._decide(listed, plan.stored, plan.counters)
+        if self.options.dry_run:
+            return plan  # new + changed is what a real run would hydrate
         hydrated = await self._hydrate(to_hydrate, scope)
         v2_ok: list[str] = []
         for job_id in to_hydrate:
@@ -369,6 +382,8 @@ class Syncer:
                     plan.counters.unchanged += 1
                     continue
                 changed.append(job_id)
+            if self.options.dry_run:
+                return plan
             v1_raws = load.stored_v1_raw(conn, changed)
         for job_id in changed:
             job, raw = listed[job_id]
@@ -400,6 +415,8 @@ class Syncer:
         walk_complete = next_token is None
         if walk_complete:
             cp.last_complete_walk_at = now
+        if self.options.dry_run:
+            return
         with self.engine.begin() as conn:
             load.upsert_jobs(conn, plan.rows)
             load.record_history(conn, plan.rows, plan.stored, run_id, now)
