@@ -184,7 +184,9 @@ class ClassifyApi:
         except httpx.TransportError as exc:
             raise FatalApiError(
                 f"{endpoint} {path}: gave up after {self.max_retries} retries: "
-                f"{type(exc).__name__} talking to {self.base_url}" + (f" ({exc})" if str(exc) else "")
+                f"{type(exc).__name__} talking to {self.base_url}"
+                + (f" ({exc})" if str(exc) else "")
+                + "; check --base-url / LLAMA_CLOUD_BASE_URL and the network"
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -254,6 +254,24 @@ def quarantine(conn: Connection, records: list[dict[str, Any]], run_id: int, now
     _upsert(conn, etl_quarantine, rows, ["endpoint", "item_key"])
 
 
+def resolve_unseen_quarantine(
+    conn: Connection, scope: str, endpoint: str, walk_started_at: datetime, run_id: int, now: datetime
+) -> None:
+    """After a complete walk: list records of this scope that the walk no longer met are resolved
+    (fixed or gone), including those without an id to match them by."""
+    q = etl_quarantine.c
+    conn.execute(
+        update(etl_quarantine)
+        .where(
+            q.scope == scope,
+            q.endpoint == endpoint,
+            q.resolved_at.is_(None),
+            q.last_seen_at < walk_started_at,
+        )
+        .values(resolved_at=now, resolved_run_id=run_id)
+    )
+
+
 def open_quarantine(conn: Connection) -> set[tuple[str, str]]:
     """(endpoint, job_id) of every unresolved quarantine row that names a job."""
     q = etl_quarantine.c

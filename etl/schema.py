@@ -211,6 +211,8 @@ etl_quarantine = Table(
     # The record's id when it has one; else a fingerprint of its raw payload.
     Column("item_key", String, nullable=False),
     Column("job_id", String, index=True),
+    # The scope whose walk met it: a complete walk of that scope that no longer meets it resolves it.
+    Column("scope", String),
     Column("reason", Text, nullable=False),
     Column("raw", JsonType),
     Column("run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),

@@ -252,7 +252,12 @@ class Syncer:
                 with self.engine.begin() as conn:
                     load.choose_source(conn, scope.key, "v2", f"v1 list answered HTTP {exc.status}", utcnow())
             outcome.source, outcome.switched = "v2", True
-            await self._walk_source(scope, "v2", outcome, run_id)
+            try:
+                await self._walk_source(scope, "v2", outcome, run_id)
+            except ListRouteGone as exc2:
+                raise FatalApiError(
+                    f"neither list endpoint exists at {self.api.base_url} ({exc2}): check --base-url"
+                ) from None
 
     def _source_for(self, scope: Scope) -> Source:
         if self.options.source != "auto":
@@ -409,6 +414,7 @@ class Syncer:
         now = plan.now
         plan.counters.quarantined = len(plan.bad)
         for record in plan.bad:
+            record["scope"] = scope.key
             log.warning("quarantined a %s record: %s", record["endpoint"], record["reason"])
         cp.pages_done += 1
         cp.next_page_token = next_token
@@ -433,6 +439,8 @@ class Syncer:
                 plan.counters.deleted = load.mark_deleted(
                     conn, scope.key, cp.walk_started_at, now, only_v2_known=plan.v2_walk
                 )
+                endpoint = "v2_list" if plan.v2_walk else "v1_list"
+                load.resolve_unseen_quarantine(conn, scope.key, endpoint, cp.walk_started_at, run_id, now)
             load.write_checkpoint(conn, cp, now)
             load.update_run(conn, run_id, **_run_counters_increment(plan.counters))
 

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("endpoint", sa.String(length=16), nullable=False),
         sa.Column("item_key", sa.String(), nullable=False),
         sa.Column("job_id", sa.String(), nullable=True),
+        sa.Column("scope", sa.String(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("raw", JSON_TYPE, nullable=True),
         sa.Column("run_id", sa.Integer(), nullable=True),
