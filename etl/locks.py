@@ -8,14 +8,18 @@ database file (``filelock``), likewise released by the OS on death.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from etl.errors import LockedError
+from etl.errors import DatabaseError, LockedError
+
+log = logging.getLogger("etl.locks")
 
 
 def advisory_key(scope: str) -> int:
@@ -31,18 +35,47 @@ def _locked(scope: str) -> LockedError:
     )
 
 
+class LockGuard:
+    """Held locks; ``check()`` before each commit proves they are still held."""
+
+    def __init__(self, conn: Connection | None = None) -> None:
+        self._conn = conn
+
+    def check(self) -> None:
+        if self._conn is None:
+            return  # file locks cannot be lost while the process lives
+        try:
+            self._conn.execute(text("SELECT 1"))
+            self._conn.commit()
+        except DBAPIError:
+            raise DatabaseError(
+                "lost the database connection that holds the run lock (server restarted or connection "
+                "dropped); stopped before writing more. The next run resumes from the checkpoint."
+            ) from None
+
+
+def _unlock(conn: Connection, key: int) -> None:
+    try:
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        conn.commit()
+    except SQLAlchemyError:
+        log.debug("advisory lock %s went with its connection", key)  # the server released it
+
+
 @contextmanager
-def scope_locks(engine: Engine, scopes: Sequence[str]) -> Iterator[None]:
+def scope_locks(engine: Engine, scopes: Sequence[str]) -> Iterator[LockGuard]:
     """Hold the locks of all ``scopes`` for the duration, or raise LockedError at once."""
     with ExitStack() as stack:
+        guard = LockGuard()
         if engine.dialect.name == "postgresql":
             conn = stack.enter_context(engine.connect())
             for scope in sorted(set(scopes)):
                 key = advisory_key(scope)
                 if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one():
                     raise _locked(scope)
-                stack.callback(conn.execute, text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                stack.callback(_unlock, conn, key)
             conn.commit()  # session-level locks outlive the transaction; don't sit idle in one
+            guard = LockGuard(conn)
         elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             base = Path(str(engine.url.database)).resolve()
             for scope in sorted(set(scopes)):
@@ -53,4 +86,4 @@ def scope_locks(engine: Engine, scopes: Sequence[str]) -> Iterator[None]:
                 except Timeout:
                     raise _locked(scope) from None
                 stack.callback(lock.release)
-        yield
+        yield guard

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Engine
 
 from etl import load
 from etl.api import ClassifyApi, Source
-from etl.errors import AuthError, FatalApiError, InvalidItem, ListRouteGone, PageTokenRejected
-from etl.locks import scope_locks
+from etl.errors import AuthError, DatabaseError, FatalApiError, InvalidItem, ListRouteGone, PageTokenRejected
+from etl.locks import LockGuard, scope_locks
 from etl.models import V1Job
 from etl.normalize import JobRows, build_rows, parse_v1, parse_v2, payload_hash
 
@@ -168,12 +168,13 @@ class Syncer:
         self.on_page = on_page
         self._open_quarantine: set[tuple[str, str]] = set()
         self._deleted: set[str] = set()
+        self._lock = LockGuard()
 
     async def run(self, scopes: Sequence[Scope]) -> SyncResult:
         """Walk every scope under its lock; one scope failing does not stop the others."""
         if self.options.dry_run:
             return await self._run_locked(scopes)
-        with scope_locks(self.engine, [s.key for s in scopes]):
+        with scope_locks(self.engine, [s.key for s in scopes]) as self._lock:
             return await self._run_locked(scopes)
 
     async def _run_locked(self, scopes: Sequence[Scope]) -> SyncResult:
@@ -201,7 +202,7 @@ class Syncer:
                     await self._walk(scope, outcome, run_id)
                 except AuthError:
                     raise
-                except FatalApiError as exc:
+                except (FatalApiError, DatabaseError) as exc:
                     # One failing scope does not stop the others; its checkpoint is intact.
                     outcome.error = str(exc)
                     log.error("scope %s failed: %s", scope.key, exc)
@@ -423,6 +424,7 @@ class Syncer:
             cp.last_complete_walk_at = now
         if self.options.dry_run:
             return
+        self._lock.check()
         with self.engine.begin() as conn:
             load.upsert_jobs(conn, plan.rows)
             load.record_history(conn, plan.rows, plan.stored, run_id, now)
@@ -483,7 +485,7 @@ class Syncer:
             async with semaphore:
                 try:
                     raw = await self.api.get_job(job_id, scope.params)
-                except FatalApiError as exc:
+                except (FatalApiError, DatabaseError) as exc:
                     return _Hydration("failed", error=str(exc))
             return _Hydration("not_found") if raw is None else _Hydration("ok", raw=raw)
 
