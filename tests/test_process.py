@@ -1,0 +1,200 @@
+"""The CLI as cron runs it, in real processes: SIGKILL at any point, SIGTERM, overlapping runs, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from etl import db, load, schema
+from etl.simulator import Faults, SimServer, SimState
+from tests.support import API_KEY, assert_tables_equal_truth, rows
+
+N_JOBS = 300  # page size 50: 6 pages
+CLI = [sys.executable, "-m", "etl"]
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    with SimServer(SimState.generate(n_jobs=N_JOBS, seed=5, api_key=API_KEY)) as server:
+        yield server
+
+
+def cli_env(db_url: str, sim_url: str, api_key: str = API_KEY) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_CLOUD", "CLASSIFY_ETL"))}
+    env.update(
+        LLAMA_CLOUD_API_KEY=api_key,
+        LLAMA_CLOUD_BASE_URL=sim_url,
+        CLASSIFY_ETL_DATABASE_URL=db_url,
+        PYTHONWARNINGS="ignore",
+    )
+    return env
+
+
+def start_sync(db_url: str, sim_url: str, *args: str, api_key: str = API_KEY) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, "sync", "--page-size", "50", "--max-retries", "2", *args],
+        env=cli_env(db_url, sim_url, api_key),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_sync_cli(
+    db_url: str, sim_url: str, *args: str, api_key: str = API_KEY
+) -> subprocess.CompletedProcess[str]:
+    proc = start_sync(db_url, sim_url, *args, api_key=api_key)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def checkpoint(engine: Engine) -> load.Checkpoint | None:
+    with engine.connect() as conn:
+        return load.read_checkpoint(conn, "default", "v1")
+
+
+def test_killed_after_page_p_resumes_without_relisting(db_url: str, sim: SimServer) -> None:
+    p = 3
+    holder: dict[str, subprocess.Popen[str]] = {}
+    # Page p+1 is requested only after page p committed: kill the process right then.
+    sim.state.after_list_page(p + 1, lambda _s: os.kill(holder["proc"].pid, signal.SIGKILL))
+    holder["proc"] = start_sync(db_url, sim.url)
+    holder["proc"].communicate(timeout=120)
+    assert holder["proc"].returncode == -signal.SIGKILL
+    engine = db.make_engine(db_url)
+    cp = checkpoint(engine)
+    assert cp is not None and cp.next_page_token is not None and cp.pages_done in (p, p + 1)
+    sim.state.reset_counts()
+    done = run_sync_cli(db_url, sim.url, "--json")
+    assert done.returncode == 0, done.stderr
+    lists = [r for r in sim.state.request_log if r.endpoint == "v1_list"]
+    assert "page_token" in lists[0].params, "the resumed run re-listed page 1"
+    assert len(lists) == 6 - cp.pages_done
+    summary = json.loads(done.stdout)
+    assert summary["scopes"][0]["resumed_after_page"] == cp.pages_done
+    assert_tables_equal_truth(engine, sim.state)
+    runs = rows(engine, "etl_sync_runs")
+    assert [r["outcome"] for r in runs] == ["abandoned", "success"]
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_converges(db_url: str, sim: SimServer) -> None:
+    rng = random.Random(1234)
+    sim.state.faults = Faults(latency_ms=4)  # a run lasts ~1 s, so kills land everywhere
+    for i in range(7):
+        if i in (2, 4):
+            sim.state.change_jobs(10)
+            sim.state.add_jobs(5)
+        proc = start_sync(db_url, sim.url)
+        time.sleep(rng.uniform(0.05, 1.2))
+        proc.kill()
+        proc.communicate(timeout=60)
+    sim.state.faults = Faults()
+    done = run_sync_cli(db_url, sim.url)
+    assert done.returncode == 0, done.stderr
+    engine = db.make_engine(db_url)
+    assert_tables_equal_truth(engine, sim.state)
+    # History never doubled: at most one open version per job.
+    hist = rows(engine, "classify_job_history")
+    open_versions = [h["job_id"] for h in hist if h["valid_to"] is None]
+    assert len(open_versions) == len(set(open_versions)) == len(rows(engine, "classify_jobs"))
+    engine.dispose()
+
+
+def test_two_syncs_at_once_one_runs_one_exits_locked(db_url: str, sim: SimServer) -> None:
+    sim.state.faults = Faults(latency_ms=100)  # the first run lasts seconds: the second starts inside it
+    first = start_sync(db_url, sim.url)
+    engine = db.make_engine(db_url)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until the first run holds the lock and has started
+        try:
+            with engine.connect() as conn:
+                if conn.execute(select(schema.etl_sync_runs.c.id)).first():
+                    break
+        except Exception:
+            pass
+        time.sleep(0.05)
+    second = run_sync_cli(db_url, sim.url)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert second.returncode == 4, second.stderr
+    assert "another classify-etl sync is running" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert_tables_equal_truth(engine, sim.state)
+    assert [r["outcome"] for r in rows(engine, "etl_sync_runs")] == ["success"]
+    engine.dispose()
+
+
+def test_sigterm_rolls_back_the_page_and_keeps_the_checkpoint(db_url: str, sim: SimServer) -> None:
+    holder: dict[str, subprocess.Popen[str]] = {}
+    sim.state.after_list_page(3, lambda _s: os.kill(holder["proc"].pid, signal.SIGTERM))
+    holder["proc"] = start_sync(db_url, sim.url)
+    _out, err = holder["proc"].communicate(timeout=120)
+    assert holder["proc"].returncode == 1
+    assert "interrupted" in err and "Traceback" not in err
+    engine = db.make_engine(db_url)
+    cp = checkpoint(engine)
+    assert cp is not None and cp.next_page_token is not None and cp.pages_done == 2
+    assert rows(engine, "etl_sync_runs")[-1]["outcome"] == "interrupted"
+    assert run_sync_cli(db_url, sim.url).returncode == 0
+    assert_tables_equal_truth(engine, sim.state)
+    engine.dispose()
+
+
+def _dump_everything(engine: Engine) -> str:
+    parts = []
+    with engine.connect() as conn:
+        for table in schema.metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                parts.append(json.dumps(dict(row._mapping), default=str))
+    return "\n".join(parts)
+
+
+@pytest.mark.postgres
+def test_secrets_never_printed_or_stored(pg_url: str, tmp_path: Path) -> None:
+    api_key = "sk-SECRET-api-key-4f1d9c"
+    password = "pw-SECRET-db-7a2e"
+    # Trust auth ignores the password, so a URL carrying one still connects: a real leak would show.
+    url = pg_url.replace("postgresql+psycopg://postgres@", f"postgresql+psycopg://postgres:{password}@")
+    state = SimState.generate(n_jobs=120, seed=3, api_key=api_key)
+    state.faults = Faults(
+        seed=1, error_rates={503: 0.2}, invalid_items={state.live_job_ids()[5]: "bad_timestamp"}
+    )
+    outputs = []
+    with SimServer(state) as sim:
+        for args in (["-vv"], ["--log-format", "json", "-vv"], ["--json"]):
+            outputs.append(run_sync_cli(url, sim.url, *args, api_key=api_key))
+        outputs.append(run_sync_cli(url, sim.url, api_key="sk-SECRET-wrong-key-0000"))  # 401
+        state.faults = Faults(error_rates={503: 1.0})
+        outputs.append(run_sync_cli(url, sim.url, "-vv", api_key=api_key))  # fails after retries
+    bad_db = "postgresql+psycopg://postgres:" + password + "@127.0.0.1:1/nowhere"
+    outputs.append(run_sync_cli(bad_db, "http://127.0.0.1:1", api_key=api_key))
+    status = subprocess.run(
+        [*CLI, "status", "--json"],
+        env=cli_env(url, "http://127.0.0.1:1", api_key),
+        capture_output=True,
+        text=True,
+    )
+    outputs.append(subprocess.CompletedProcess(status.args, status.returncode, status.stdout, status.stderr))
+    printed = "\n".join(o.stdout + o.stderr for o in outputs)
+    assert outputs[0].returncode == 3 and outputs[3].returncode == 2 and outputs[5].returncode == 2
+    assert "rejected the key" in outputs[3].stderr
+    assert "***" in outputs[5].stderr  # the URL is shown, masked
+    engine = db.make_engine(url)
+    stored = _dump_everything(engine)
+    engine.dispose()
+    for secret in (api_key, "sk-SECRET-wrong-key-0000", password):
+        assert secret not in printed, f"{secret} printed"
+        assert secret not in stored, f"{secret} stored"
+    assert "Traceback" not in printed
