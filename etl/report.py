@@ -13,6 +13,7 @@ from etl.schema import (
     classify_rules,
     classify_target_pages,
     etl_checkpoints,
+    etl_quarantine,
     etl_scope_sources,
     etl_sync_runs,
 )
@@ -112,9 +113,23 @@ def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
     counts = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in COUNTED_TABLES}
     j = classify_jobs.c
     by_hydration: dict[str, int] = dict(
-        conn.execute(select(j.hydration_status, func.count()).group_by(j.hydration_status)).tuples().all()
+        (r.hydration_status, r.n)
+        for r in conn.execute(
+            select(j.hydration_status, func.count().label("n")).group_by(j.hydration_status)
+        )
     )
-    return {"checkpoints": checkpoints, "runs": runs, "rows": counts, "hydration": by_hydration}
+    q = etl_quarantine.c
+    open_q = conn.execute(select(func.count()).where(q.resolved_at.is_(None))).scalar_one()
+    resolved_q = conn.execute(select(func.count()).where(q.resolved_at.is_not(None))).scalar_one()
+    deleted = conn.execute(select(func.count()).where(j.deleted_at.is_not(None))).scalar_one()
+    return {
+        "checkpoints": checkpoints,
+        "runs": runs,
+        "rows": counts,
+        "hydration": by_hydration,
+        "quarantine": {"open": open_q, "resolved": resolved_q},
+        "deleted_jobs": deleted,
+    }
 
 
 def status_text(d: dict[str, Any]) -> str:
@@ -143,6 +158,10 @@ def status_text(d: dict[str, Any]) -> str:
         lines.append("  (none yet)")
     lines.append("rows: " + ", ".join(f"{k} {v}" for k, v in d["rows"].items()))
     lines.append("hydration: " + (", ".join(f"{k} {v}" for k, v in sorted(d["hydration"].items())) or "-"))
+    lines.append(
+        f"quarantine: {d['quarantine']['open']} open, {d['quarantine']['resolved']} resolved; "
+        f"deleted jobs: {d['deleted_jobs']}"
+    )
     return "\n".join(lines)
 
 

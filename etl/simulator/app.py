@@ -1,0 +1,266 @@
+"""The aiohttp application: routes, bearer auth, fault delivery, and the ``/_sim/`` control routes.
+
+Each response is computed under the state's lock, then (outside it) delayed with
+``asyncio.sleep`` and written in one piece; aiohttp sets TCP_NODELAY, so an injected latency is
+the latency a client sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from etl.simulator.data import hash_ints
+from etl.simulator.endpoints import ApiError, Query, Reply, dumps, get_v2, list_v1, list_v2, query_record
+from etl.simulator.faults import Decision, EndpointKey, Faults, decide
+from etl.simulator.state import SimState
+
+STATE: web.AppKey[SimState] = web.AppKey("state", SimState)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+JSON = "application/json"
+
+
+def _abort(request: web.Request) -> web.Response:
+    """Drop the connection with no response; aiohttp then fails the write quietly."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response()
+
+
+def _fault_reply(d: Decision) -> Reply:
+    s = d.settings
+    headers: dict[str, str] = {}
+    if s.should_retry is not None:
+        headers["x-should-retry"] = "true" if s.should_retry else "false"
+    if d.status == 429:
+        if s.retry_after_s is not None:
+            headers["Retry-After"] = (
+                email.utils.formatdate(time.time() + s.retry_after_s, usegmt=True)
+                if s.retry_after_http_date
+                else f"{s.retry_after_s:g}"
+            )
+        if s.retry_after_ms is not None:
+            headers["retry-after-ms"] = str(s.retry_after_ms)
+    if d.status == 500:
+        detail = f"Internal Server Error (correlation id: {d.correlation_id})"
+    elif d.status == 429:
+        detail = "Too Many Requests: rate limit exceeded"
+    else:
+        detail = HTTPStatus(d.status).phrase
+    return Reply(d.status, dumps({"detail": detail}), headers)
+
+
+def _html(status: int) -> web.Response:
+    title = f"{status} {HTTPStatus(status).phrase}"
+    page = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center><hr>"
+    return web.Response(
+        status=status, text=page + "<center>nginx</center></body></html>", content_type="text/html"
+    )
+
+
+async def _deliver(request: web.Request, d: Decision, reply: Reply) -> web.StreamResponse:
+    if d.delay_s > 0:
+        await asyncio.sleep(d.delay_s)
+    if d.kind == "hang":
+        await asyncio.sleep(d.settings.hang_s)
+        if d.settings.hang_then == "drop":
+            return _abort(request)
+    if d.kind == "reset":
+        return _abort(request)
+    if d.kind == "html":
+        return _html(d.status)
+    if d.kind == "truncate" and reply.status == 200:
+        cut = reply.body[: max(1, len(reply.body) // 2)]
+        if d.settings.truncate_mode == "cut_json":
+            return web.Response(status=200, body=cut, content_type=JSON)
+        # Promise the whole body, send half, hang up.
+        resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+        resp.content_length = len(reply.body)
+        await resp.prepare(request)
+        await resp.write(cut)
+        return _abort(request)
+    return web.Response(status=reply.status, body=reply.body, headers=reply.headers, content_type=JSON)
+
+
+def _api_route(endpoint: EndpointKey, compute: Callable[[SimState, web.Request, Query], Reply]) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        query: Query = {k: request.query.getall(k) for k in dict.fromkeys(request.query.keys())}
+        with state.lock:
+            if endpoint == "v1_list" and state.v1_retired:
+                # The route is unpublished: the router answers before any auth or fault.
+                d, reply = Decision(), Reply(404, dumps({"detail": "Not Found"}))
+            else:
+                n = state.fault_counters[endpoint]
+                state.fault_counters[endpoint] += 1
+                faults = state.faults
+                seed = hash_ints(state.seed, faults.seed)
+                d = decide(faults.for_endpoint(endpoint), seed=seed, endpoint=endpoint, n=n)
+                if d.kind in ("burst429", "error"):
+                    reply = _fault_reply(d)
+                elif request.headers.get("Authorization") != f"Bearer {state.api_key}":
+                    reply = Reply(401, dumps({"detail": "Invalid authentication token"}))
+                else:
+                    try:
+                        reply = compute(state, request, query)
+                    except ApiError as exc:
+                        reply = exc.reply()
+            dropped = d.kind == "reset" or (d.kind == "hang" and d.settings.hang_then == "drop")
+            status = 0 if dropped else d.status if d.kind == "html" else reply.status
+            state.record(endpoint, query_record(query), status, request.path)
+            if reply.is_page and d.kind in ("ok", "hang") and not dropped:
+                state.note_list_page()
+        return await _deliver(request, d, reply)
+
+    return handler
+
+
+def _v1_list(state: SimState, request: web.Request, query: Query) -> Reply:
+    return list_v1(state, query)
+
+
+def _v2_list(state: SimState, request: web.Request, query: Query) -> Reply:
+    return list_v2(state, query)
+
+
+def _v2_get(state: SimState, request: web.Request, query: Query) -> Reply:
+    return get_v2(state, request.match_info["job_id"], query)
+
+
+# -- /_sim/ control routes (no auth: for tests and benchmarks in another process) ---------------
+
+
+def _int_param(request: web.Request, name: str, default: int | None = None) -> int:
+    raw = request.query.get(name)
+    if raw is None and default is not None:
+        return default
+    try:
+        return int(raw or "")
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"detail": f"{name} must be an integer"}), content_type=JSON
+        ) from None
+
+
+def _control(fn: Callable[[SimState, web.Request], Any]) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        try:
+            with state.lock:
+                result = fn(state, request)
+        except (KeyError, ValueError) as exc:
+            return web.json_response({"detail": str(exc)}, status=400)
+        return web.json_response(result, dumps=lambda o: json.dumps(o, default=_jsonable))
+
+    return handler
+
+
+def _jsonable(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+async def _set_faults(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    try:
+        faults = Faults.model_validate_json(await request.read())
+    except ValidationError as exc:
+        detail = json.loads(exc.json(include_url=False))
+        return web.json_response({"detail": detail}, status=422)
+    state.faults = faults
+    return web.Response(body=faults.model_dump_json(), content_type=JSON)
+
+
+def _ids(request: web.Request) -> list[str]:
+    return request.query.getall("id", [])
+
+
+def _change(s: SimState, r: web.Request) -> dict[str, Any]:
+    ids = _ids(r)
+    return {"changed": [s.change_job(i) for i in ids] if ids else s.change_jobs(_int_param(r, "k"))}
+
+
+def _add(s: SimState, r: web.Request) -> dict[str, Any]:
+    return {"added": s.add_jobs(_int_param(r, "m"))}
+
+
+def _delete(s: SimState, r: web.Request) -> dict[str, Any]:
+    ids = _ids(r)
+    return {"deleted": [s.delete_job(i) for i in ids] if ids else s.delete_jobs(_int_param(r, "k"))}
+
+
+def _restore(s: SimState, r: web.Request) -> dict[str, Any]:
+    return {"restored": [s.restore_job(i) for i in _ids(r)]}
+
+
+def _reset_counts(s: SimState, r: web.Request) -> dict[str, Any]:
+    s.reset_counts()
+    return {"ok": True}
+
+
+def _retire_v1(s: SimState, r: web.Request) -> dict[str, Any]:
+    s.retire_v1(bool(_int_param(r, "on", 1)))
+    return {"v1_retired": s.v1_retired}
+
+
+def _expire_tokens(s: SimState, r: web.Request) -> dict[str, Any]:
+    s.expire_tokens(_int_param(r, "status", 410))
+    return {"ok": True}
+
+
+CONTROL_ROUTES: dict[tuple[str, str], Callable[[SimState, web.Request], Any]] = {
+    ("POST", "/_sim/change"): _change,
+    ("POST", "/_sim/add"): _add,
+    ("POST", "/_sim/delete"): _delete,
+    ("POST", "/_sim/restore"): _restore,
+    ("GET", "/_sim/stats"): lambda s, r: s.stats(),
+    ("POST", "/_sim/reset-counts"): _reset_counts,
+    ("GET", "/_sim/faults"): lambda s, r: s.faults.model_dump(mode="json"),
+    ("POST", "/_sim/retire-v1"): _retire_v1,
+    ("POST", "/_sim/expire-tokens"): _expire_tokens,
+    # Ground truth and ids for a checker in another process (datetimes as ISO strings).
+    ("GET", "/_sim/expected"): lambda s, r: s.expected_rows(r.query.get("source", "v1")),
+    ("GET", "/_sim/jobs"): lambda s, r: {"live": s.live_job_ids(), "deleted": s.deleted_job_ids()},
+}
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """FastAPI-style JSON bodies for routing errors (unknown path, wrong method)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == JSON:
+            raise
+        return web.Response(
+            status=exc.status, body=dumps({"detail": exc.reason}), headers=_allow(exc), content_type=JSON
+        )
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
+def make_app(state: SimState) -> web.Application:
+    """The simulator as an aiohttp application serving ``state``."""
+    app = web.Application(middlewares=[_json_errors])
+    app[STATE] = state
+    app.router.add_get("/api/v1/classifier/jobs", _api_route("v1_list", _v1_list))
+    app.router.add_get("/api/v2/classify", _api_route("v2_list", _v2_list))
+    app.router.add_get("/api/v2/classify/{job_id}", _api_route("v2_get", _v2_get))
+    for (method, path), fn in CONTROL_ROUTES.items():
+        app.router.add_route(method, path, _control(fn))
+    app.router.add_post("/_sim/faults", _set_faults)
+    return app
