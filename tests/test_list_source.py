@@ -1,0 +1,146 @@
+"""The v2 list source, and `auto` switching to it when the v1 list is retired."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+
+from etl.cli import main
+from etl.simulator import SimServer, SimState
+from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
+
+N_JOBS = 160
+CHILD_TABLES = ("classify_rules", "classify_parsing_configs", "classify_target_pages", "classify_results")
+V2_COLUMNS = [
+    "id",
+    "project_id",
+    "user_id",
+    "v2_status",
+    "v2_mode",
+    "v2_document_input_type",
+    "v2_file_input",
+    "v2_parse_job_id",
+    "v2_configuration_id",
+    "v2_transaction_id",
+    "v2_error_message",
+    "v2_created_at",
+    "v2_updated_at",
+    "hydration_status",
+]
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    with SimServer(SimState.generate(n_jobs=N_JOBS, seed=41, api_key=API_KEY)) as server:
+        yield server
+
+
+def _by_key(table: str, data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(
+        data, key=lambda r: (r.get("job_id", r.get("id")), r.get("position", r.get("page_number", 0)))
+    )
+
+
+def v2_known_view(engine: Engine, state: SimState) -> dict[str, list[dict[str, Any]]]:
+    """The v2-derived part of the tables, for the jobs v2 knows."""
+    known = {r["id"] for r in state.expected_rows(source="v2")["classify_jobs"]}
+    out = {
+        "classify_jobs": _by_key(
+            "j", [r for r in rows(engine, "classify_jobs", V2_COLUMNS) if r["id"] in known]
+        )
+    }
+    for table in CHILD_TABLES:
+        out[table] = _by_key(table, [r for r in rows(engine, table) if r["job_id"] in known])
+    return out
+
+
+def test_v2_source_equals_ground_truth(engine: Engine, sim: SimServer) -> None:
+    result = sync(engine, sim.url, source="v2")
+    assert result.outcome == "success" and result.scopes[0].source == "v2"
+    assert sim.state.counts["v2_get"] == 0 and sim.state.counts["v1_list"] == 0
+    assert_tables_equal_truth(engine, sim.state, source="v2")
+    sim.state.reset_counts()
+    again = sync(engine, sim.url, source="v2")
+    assert again.totals.unchanged == again.totals.listed and again.totals.hydrated == 0
+    sim.state.change_jobs(4)
+    changed = sync(engine, sim.url, source="v2")
+    assert changed.totals.changed == 4
+    assert_tables_equal_truth(engine, sim.state, source="v2")
+
+
+def test_v1_retired_gives_the_same_data_as_v1_plus_v2(db_url: str, sim: SimServer, tmp_path: Any) -> None:
+    from etl import db
+
+    reference = db.make_engine(f"sqlite:///{tmp_path}/reference.db")
+    db.upgrade(reference)
+    sync(reference, sim.url, source="v1")
+    sim.state.retire_v1(True)
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    result = sync(engine, sim.url)  # auto
+    assert result.outcome == "success" and result.scopes[0].switched
+    assert v2_known_view(engine, sim.state) == v2_known_view(reference, sim.state)
+    engine.dispose()
+    reference.dispose()
+
+
+def test_switch_between_runs_loses_nothing_and_refetches_nothing(engine: Engine, sim: SimServer) -> None:
+    first = sync(engine, sim.url)
+    assert first.scopes[0].source == "v1"
+    jobs_before = {r["id"]: r for r in rows(engine, "classify_jobs")}
+    v1_only = set(sim.state.v1_only_job_ids())
+    assert v1_only and v1_only <= set(jobs_before)
+    sim.state.retire_v1(True)
+    changed = set(sim.state.change_jobs(5)) - v1_only
+    sim.state.reset_counts()
+    result = sync(engine, sim.url)
+    assert result.scopes[0].switched and result.scopes[0].source == "v2"
+    assert sim.state.counts["v2_get"] == 0
+    assert result.totals.changed == len(changed) and result.totals.new == 0
+    jobs_after = {r["id"]: r for r in rows(engine, "classify_jobs")}
+    assert set(jobs_after) == set(jobs_before)  # nothing lost, nothing doubled
+    assert all(jobs_after[j]["deleted_at"] is None for j in v1_only)  # v1-only jobs are not "deleted"
+    for job_id, before in jobs_before.items():
+        if job_id not in changed:
+            assert jobs_after[job_id] == before, f"{job_id} was rewritten"
+        else:
+            assert jobs_after[job_id]["v1_status"] == before["v1_status"]  # v1 columns kept
+            assert jobs_after[job_id]["v2_updated_at"] > before["v2_updated_at"]
+    # The children of every v2-known job equal the v2 truth.
+    truth = sim.state.expected_rows(source="v2")
+    for table in CHILD_TABLES:
+        known = {r["id"] for r in truth["classify_jobs"]}
+        got = _by_key(table, [r for r in rows(engine, table) if r["job_id"] in known])
+        assert got == _by_key(table, truth[table]), table
+    # The choice is remembered: the next run goes straight to v2.
+    sim.state.reset_counts()
+    later = sync(engine, sim.url)
+    assert not later.scopes[0].switched and later.scopes[0].source == "v2"
+    assert sim.state.counts["v1_list"] == 0
+    status = CliRunner().invoke(main, ["status", "--database-url", str(engine.url.render_as_string(False))])
+    assert "v1 list retired; using the v2 list" in status.stdout
+    checkpoints = {(r["scope"], r["source"]) for r in rows(engine, "etl_checkpoints")}
+    assert checkpoints == {("default", "v1"), ("default", "v2")}
+
+
+def test_explicit_v1_on_a_retired_route_fails_with_a_hint(engine: Engine, sim: SimServer) -> None:
+    sim.state.retire_v1(True)
+    result = sync(engine, sim.url, source="v1")
+    assert result.outcome == "failed"
+    assert "--list-source v2" in (result.scopes[0].error or "")
+
+
+def test_usage_credits_are_typed_columns(engine: Engine, sim: SimServer) -> None:
+    sync(engine, sim.url)
+    jobs = rows(engine, "classify_jobs")
+    with_usage = [j for j in jobs if j["v2_raw"] and "usage" in j["v2_raw"]]
+    assert with_usage, "the simulator serves some jobs with usage"
+    for j in with_usage:
+        assert j["v2_usage_credits"] == j["v2_raw"]["usage"]["credits"]
+        assert j["v2_usage_parse_credits"] == j["v2_raw"]["usage"]["parse_credits"]
+    statuses = {j["v2_status"] for j in jobs}
+    assert "CANCELLED" in statuses
