@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -243,18 +243,19 @@ class ParsingConfig:
     pages: tuple[int, ...] | None  # sorted, unique, 1-based
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
     type: str | None
     confidence: float
     reasoning: str
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One job's canonical data: what both endpoints render and what the ground truth reads."""
+class Job(NamedTuple):
+    """One job's canonical data: what both endpoints render and what the ground truth reads.
 
-    index: int
+    A named tuple rather than a frozen dataclass: as immutable, and three times cheaper to build.
+    """
+
+    position: int  # the internal index: listing order
     version: int
     id: str
     project_id: str
@@ -476,7 +477,7 @@ class DataSet:
         if r.chance(0.3):
             usage = (r.uniform(0.5, 40.0, 2), r.uniform(0.0, 20.0, 2))
         return Job(
-            index=index,
+            position=index,
             version=version,
             id=self.codec.encode(index),
             project_id=project.id,
@@ -490,7 +491,7 @@ class DataSet:
             created_ms=created_ms,
             updated_ms=updated_ms,
             effective_ms=effective_ms if r.chance(0.9) else None,
-            job_record_id=f"jr-{r.below(1 << 48):012x}" if r.chance(0.6) else None,
+            job_record_id=f"jr-{mix64(hv ^ 0x4A52):016x}" if r.chance(0.6) else None,
             v1_error=v1_error,
             v2_error=v2_error,
             document_input_type=input_type,

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -199,7 +199,7 @@ def _page(
     query: Query,
     size: int,
     filters: tuple[Any, ...],
-    candidates: Callable[[int], Iterable[int]],
+    candidates: Callable[[int], Sequence[int]],
     accept: Callable[[int], bool],
     estimate: int | None,
 ) -> Reply:
@@ -207,14 +207,16 @@ def _page(
     token = _last(query, "page_token")
     cursor = -1 if not token else _read_token(state, token, api, fingerprint)
     picked: list[int] = []
-    for index in candidates(cursor + 1):
+    more = False
+    pool = candidates(cursor + 1)
+    for pos, index in enumerate(pool):
         if accept(index):
             picked.append(index)
             if len(picked) == size:
+                # The scan stops here without looking for a match further on: when jobs remain
+                # but none match the filters, the walk ends with an empty page.
+                more = pos + 1 < len(pool)
                 break
-    # No look-ahead, like many keyset APIs: a full page always carries a token, so a walk whose
-    # last page is exactly full ends with an empty page.
-    more = len(picked) == size
     state.list_serial += 1
     head = b'{"items":[' + b",".join(item_bytes(state, api, i) for i in picked) + b"]"
     tail: dict[str, Any] = {}
@@ -302,11 +304,11 @@ def list_v2(state: SimState, query: Query) -> Reply:
         found = {state.index_of(j) for j in job_ids}
         chosen = sorted(i for i in found if i is not None and lo <= i < hi)
 
-        def candidates(start: int) -> Iterable[int]:
+        def candidates(start: int) -> Sequence[int]:
             return chosen[bisect_left(chosen, start) :]
     else:
 
-        def candidates(start: int) -> Iterable[int]:
+        def candidates(start: int) -> Sequence[int]:
             return range(max(start, lo), hi)
 
     filters = (

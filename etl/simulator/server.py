@@ -98,7 +98,10 @@ class SimServer:
 
 
 def serve_forever(state: SimState, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve ``state`` in the foreground until Ctrl-C or SIGTERM (for ``classify-etl simulate``)."""
+    """Serve ``state`` in the foreground until Ctrl-C or SIGTERM (for ``classify-etl simulate``).
+
+    Prints nothing: the caller announces the address.
+    """
     web.run_app(
         make_app(state),
         host=host,
@@ -106,7 +109,5 @@ def serve_forever(state: SimState, host: str = "127.0.0.1", port: int = 8765) ->
         access_log=None,
         handler_cancellation=True,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-        print=lambda *_: print(
-            f"Simulator serving {state.n_total} jobs on http://{host}:{port} (Ctrl-C stops)"
-        ),
+        print=None,
     )

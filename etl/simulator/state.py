@@ -8,6 +8,7 @@ while the server thread serves it.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from array import array
@@ -18,6 +19,8 @@ from typing import Any, NamedTuple
 from etl.simulator.data import GAP_MS, MAX_FIRST_UPDATE_MS, DataSet, Job, hash_ints
 from etl.simulator.faults import EndpointKey, Faults
 from etl.simulator.truth import expected_rows
+
+log = logging.getLogger(__name__)
 
 #: Caches are bounded (and simply emptied when full): a walk over a million jobs must not keep
 #: them all. Built jobs are kept briefly so that hydrating what a list just showed is cheap.
@@ -58,6 +61,7 @@ class SimState:
         self.fault_counters: Counter[str] = Counter()
         self._hooks: list[tuple[int, Callable[[SimState], object]]] = []
         self.list_pages_served = 0
+        self.hook_errors: list[Exception] = []
         self.v1_retired = False
         self.token_serial = 0
         self.tokens_expired_below = 0
@@ -125,13 +129,16 @@ class SimState:
         index = self.data.codec.decode(job_id)
         return index if index is not None and index < self._n else None
 
+    def _live_index(self, job_id: str) -> int:
+        index = self.index_of(job_id)
+        if index is None or self._deleted[index]:
+            raise KeyError(job_id)
+        return index
+
     def job(self, job_id: str) -> Job:
         """The current canonical data of a live job; KeyError if unknown or deleted."""
         with self.lock:
-            index = self.index_of(job_id)
-            if index is None or self._deleted[index]:
-                raise KeyError(job_id)
-            return self.job_at(index)
+            return self.job_at(self._live_index(job_id))
 
     def live_indexes(self) -> Iterator[int]:
         return (i for i in range(self._n) if not self._deleted[i])
@@ -176,9 +183,7 @@ class SimState:
     def change_job(self, job_id: str) -> str:
         """Give a live job new data (status, rules, result, ...) and a strictly later ``updated_at``."""
         with self.lock:
-            index = self.index_of(job_id)
-            if index is None or self._deleted[index]:
-                raise KeyError(job_id)
+            index = self._live_index(job_id)
             self._versions[index] += 1
             self._updated[index] = self._tick()
             return job_id
@@ -195,28 +200,24 @@ class SimState:
             for _ in range(m):
                 index = self._n
                 self._n += 1
+                created = self._tick()
                 self._versions.append(0)
-                self._updated.append(0)
+                # A new job's first update is its creation: later changes then stay later.
+                self._updated.append(created)
                 self._deleted.append(0)
-                self._added_created.append(self._tick())
+                self._added_created.append(created)
                 ids.append(self.data.codec.encode(index))
             return ids
 
     def delete_jobs(self, k: int) -> list[str]:
         """Delete k random live jobs (gone from every endpoint); returns their ids."""
         with self.lock:
-            picked = self._pick_live(k)
-            for i in picked:
-                self._deleted[i] = 1
-            self._n_deleted += len(picked)
-            return [self.data.codec.encode(i) for i in picked]
+            return [self.delete_job(self.data.codec.encode(i)) for i in self._pick_live(k)]
 
     def delete_job(self, job_id: str) -> str:
+        """Delete one live job."""
         with self.lock:
-            index = self.index_of(job_id)
-            if index is None or self._deleted[index]:
-                raise KeyError(job_id)
-            self._deleted[index] = 1
+            self._deleted[self._live_index(job_id)] = 1
             self._n_deleted += 1
             return job_id
 
@@ -272,7 +273,12 @@ class SimState:
             due = [fn for at, fn in self._hooks if at <= self.list_pages_served]
             self._hooks = [(at, fn) for at, fn in self._hooks if at > self.list_pages_served]
             for fn in due:
-                fn(self)
+                try:
+                    fn(self)
+                except Exception as exc:
+                    # The page still goes out: a broken hook must not look like an API error.
+                    log.exception("after_list_page hook %r failed", fn)
+                    self.hook_errors.append(exc)
 
     def record(self, endpoint: EndpointKey, params: dict[str, Any], status: int, path: str) -> None:
         with self.lock:
