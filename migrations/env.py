@@ -39,6 +39,10 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine: Engine = config.attributes.get("engine") or make_engine(_url())
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a table by renaming; without this, SQLite rewrites the BI views'
+            # references to the renamed table and the rebuild fails.
+            connection.exec_driver_sql("PRAGMA legacy_alter_table=ON")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
