@@ -3,14 +3,12 @@ call ``sync``, and map errors to one-line messages and exit codes."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
-import signal
 import sys
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -287,7 +285,7 @@ def sync(
     setup_logging(verbose, quiet, log_format)
     settings = build_settings(**kw)
     show = (sys.stderr.isatty() and log_format == "text" and quiet == 0) if progress is None else progress
-    with _terminate_as_interrupt(), PageReporter(show_progress=show) as reporter:
+    with PageReporter(show_progress=show) as reporter:
         result = do_sync(settings, dry_run=dry_run, on_page=reporter)
     summary = summary_dict(result)
     summary["dry_run"] = dry_run
@@ -299,21 +297,6 @@ def sync(
         banner = "DRY RUN: nothing written; new + changed is what a sync would hydrate\n" if dry_run else ""
         click.echo(banner + summary_text(result))
     sys.exit(exit_code(result))
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (systemd, kill, cron timeouts) behaves like Ctrl-C: the page in flight is rolled
-    back and the checkpoint stays at the last committed page."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @main.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +19,15 @@ from sqlalchemy import Connection, Engine
 
 from etl import load
 from etl.api import ClassifyApi, Source
-from etl.errors import AuthError, DatabaseError, FatalApiError, InvalidItem, ListRouteGone, PageTokenRejected
+from etl.errors import (
+    AuthError,
+    DatabaseError,
+    FatalApiError,
+    InterruptedRun,
+    InvalidItem,
+    ListRouteGone,
+    PageTokenRejected,
+)
 from etl.locks import LockGuard, scope_locks
 from etl.models import V1Job
 from etl.normalize import JobRows, build_rows, parse_v1, parse_v2, payload_hash
@@ -113,6 +121,8 @@ class SyncOptions:
     full_refresh: bool = False
     concurrency: int = 16
     source: Source | Literal["auto"] = "auto"
+    #: Pages listed ahead of the one being committed (bounded memory; keeps requests in flight).
+    lookahead_pages: int = 3
     #: Walk and compare only: no v2 request, no write of any kind (not even the run record).
     dry_run: bool = False
 
@@ -139,6 +149,16 @@ def _parse_or_none(v1_raw: Any) -> V1Job | None:
         return parse_v1(v1_raw)
     except InvalidItem:
         return None
+
+
+@dataclass
+class _Listed:
+    """A queue item from the lister: a page being planned, a restart marker, or an error."""
+
+    plan: asyncio.Task[_PagePlan] | None = None
+    next_token: str | None = None
+    error: Exception | None = None
+    restarted_at: datetime | None = None
 
 
 @dataclass
@@ -169,6 +189,8 @@ class Syncer:
         self._open_quarantine: set[tuple[str, str]] = set()
         self._deleted: set[str] = set()
         self._lock = LockGuard()
+        # One bound on v2 requests in flight for the whole run, shared by the pages in the pipeline.
+        self._semaphore = asyncio.Semaphore(options.concurrency)
 
     async def run(self, scopes: Sequence[Scope]) -> SyncResult:
         """Walk every scope under its lock; one scope failing does not stop the others."""
@@ -267,7 +289,13 @@ class Syncer:
             return "v2" if load.chosen_source(conn, scope.key) == "v2" else "v1"
 
     async def _walk_source(self, scope: Scope, source: Source, outcome: ScopeOutcome, run_id: int) -> None:
-        """Walk one scope's list from its checkpoint (kept per scope and source) to the end."""
+        """Walk one scope's list from its checkpoint (kept per scope and source) to the end.
+
+        A pipeline: the list runs ahead (tokens chain, so one page at a time), each listed page is
+        decided and hydrated as soon as it arrives (all pages share one bound on requests in flight),
+        and pages commit strictly in order, each with the token of the page after it. So requests stay
+        in flight across page boundaries while the checkpoint stays exact.
+        """
         with self.engine.connect() as conn:
             cp = load.read_checkpoint(conn, scope.key, source)
         if cp is None:
@@ -277,32 +305,71 @@ class Syncer:
         else:
             outcome.resumed_from_page = cp.pages_done
             log.info("scope %s: resuming the %s walk after page %d", scope.key, source, cp.pages_done)
+        queue: asyncio.Queue[_Listed] = asyncio.Queue(maxsize=self.options.lookahead_pages)
+        producer = asyncio.create_task(self._list_ahead(scope, source, cp.next_page_token, queue))
+        try:
+            while True:
+                item = await queue.get()
+                if item.error is not None:
+                    raise item.error
+                if item.plan is None:  # the walk restarted from page 1
+                    cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, item.restarted_at
+                    continue
+                plan = await item.plan
+                # The commit runs in a worker thread so that responses keep flowing meanwhile.
+                await asyncio.to_thread(self._commit_page, scope, plan, run_id, cp, item.next_token)
+                outcome.counters.add(plan.counters)
+                if self.on_page is not None:
+                    self.on_page(outcome, plan.counters)
+                if cp.next_page_token is None:
+                    outcome.complete = True
+                    return
+        finally:
+            producer.cancel()
+            pending: list[asyncio.Task[Any]] = [producer]
+            while not queue.empty():
+                left = queue.get_nowait()
+                if left.plan is not None:
+                    left.plan.cancel()
+                    pending.append(left.plan)
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _list_ahead(
+        self, scope: Scope, source: Source, token: str | None, queue: asyncio.Queue[_Listed]
+    ) -> None:
+        """List pages in order, start each one's planning, and queue them for the committer."""
         restarted = False
-        while True:
-            try:
-                page = await self.api.list_page(
-                    source, scope.params, page_token=cp.next_page_token, page_size=self.options.page_size
-                )
-            except PageTokenRejected as exc:
-                if restarted or cp.next_page_token is None:
-                    raise FatalApiError(f"scope {scope.key}: {exc} even after restarting the walk") from None
-                log.warning(
-                    "scope %s: page token rejected (%s); restarting the walk from page 1", scope.key, exc
-                )
-                restarted = True
-                cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
-                continue
-            if source == "v1":
-                plan = await self._plan_v1_page(scope, page.items)
-            else:
-                plan = self._plan_v2_page(page.items)
-            self._commit_page(scope, plan, run_id, cp, page.next_page_token if page.items else None)
-            outcome.counters.add(plan.counters)
-            if self.on_page is not None:
-                self.on_page(outcome, plan.counters)
-            if cp.next_page_token is None:
-                outcome.complete = True
-                return
+        try:
+            while True:
+                try:
+                    page = await self.api.list_page(
+                        source, scope.params, page_token=token, page_size=self.options.page_size
+                    )
+                except PageTokenRejected as exc:
+                    if restarted or token is None:
+                        raise FatalApiError(
+                            f"scope {scope.key}: {exc} even after restarting the walk"
+                        ) from None
+                    log.warning(
+                        "scope %s: page token rejected (%s); restarting the walk from page 1", scope.key, exc
+                    )
+                    restarted, token = True, None
+                    # Stamped here, before any page of the new walk is planned (and marked seen).
+                    await queue.put(_Listed(restarted_at=utcnow()))
+                    continue
+                plan = asyncio.create_task(self._plan_page(scope, source, page.items))
+                next_token = page.next_page_token if page.items else None
+                await queue.put(_Listed(plan=plan, next_token=next_token))
+                if next_token is None:
+                    return
+                token = next_token
+        except Exception as exc:  # handed to the committer, which raises it in order
+            await queue.put(_Listed(error=exc))
+
+    async def _plan_page(self, scope: Scope, source: Source, items: list[Any]) -> _PagePlan:
+        if source == "v1":
+            return await self._plan_v1_page(scope, items)
+        return self._plan_v2_page(items)
 
     def _parse_items(
         self, items: list[Any], endpoint: str, parse: Callable[[Any], Any], plan: _PagePlan
@@ -426,8 +493,11 @@ class Syncer:
             return
         self._lock.check()
         with self.engine.begin() as conn:
+            # Read in the transaction, not from the plan: a page planned while an earlier one was
+            # still committing may have seen a job before that page wrote it.
+            current = load.stored_state(conn, [r.job_id for r in plan.rows]) if plan.rows else {}
             load.upsert_jobs(conn, plan.rows)
-            load.record_history(conn, plan.rows, plan.stored, run_id, now)
+            load.record_history(conn, plan.rows, current, run_id, now)
             load.mark_hydration_failed(conn, plan.failed)
             load.quarantine(conn, plan.bad, run_id, now)
             for endpoint, job_ids in plan.resolved.items():
@@ -479,7 +549,7 @@ class Syncer:
     async def _hydrate(self, job_ids: list[str], scope: Scope) -> dict[str, _Hydration]:
         if not job_ids:
             return {}
-        semaphore = asyncio.Semaphore(self.options.concurrency)
+        semaphore = self._semaphore
 
         async def one(job_id: str) -> _Hydration:
             async with semaphore:
@@ -543,13 +613,36 @@ def run_sync(
     *,
     on_page: PageCallback | None = None,
 ) -> SyncResult:
-    """Synchronous entry point: run the walk on a fresh event loop."""
+    """Synchronous entry point: run the walk on a fresh event loop.
+
+    SIGINT and SIGTERM cancel the run: the pipeline stops, a commit already under way finishes
+    (or never started), the checkpoint stays at the last committed page, and InterruptedRun is raised.
+    """
 
     async def main() -> SyncResult:
-        async with api_factory() as api:
-            return await Syncer(engine, api, options, on_page=on_page).run(scopes)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        handled = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, task.cancel)
+                handled.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                pass
+        try:
+            async with api_factory() as api:
+                return await Syncer(engine, api, options, on_page=on_page).run(scopes)
+        except asyncio.CancelledError:
+            raise InterruptedRun(INTERRUPTED) from None
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
 
-    t0 = time.perf_counter()
-    result = asyncio.run(main())
-    log.debug("sync took %.3f s", time.perf_counter() - t0)
-    return result
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        raise InterruptedRun(INTERRUPTED) from None
+
+
+INTERRUPTED = "interrupted; the last page was rolled back and the checkpoint kept"

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from etl import schema
 from etl.api import ClassifyApi
 from etl.simulator import SimState
-from etl.sync import SyncOptions, SyncResult, build_scopes, run_sync
+from etl.sync import PageCallback, SyncOptions, SyncResult, build_scopes, run_sync
 
 API_KEY = "sim-key"
 DATA_TABLES = (
@@ -33,6 +33,7 @@ def sync(
     max_retries: int = 5,
     backoff: float = 0.01,
     request_timeout: float = 10.0,
+    on_page: PageCallback | None = None,
     **options: Any,
 ) -> SyncResult:
     """One sync run through the real client over HTTP, with fast backoff for tests."""
@@ -49,7 +50,7 @@ def sync(
         )
 
     opts = SyncOptions(**{"page_size": 50, **options})
-    return run_sync(engine, factory, opts, build_scopes(list(project_ids), organization_id))
+    return run_sync(engine, factory, opts, build_scopes(list(project_ids), organization_id), on_page=on_page)
 
 
 def rows(engine: Engine, table_name: str, columns: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -192,7 +192,10 @@ def test_dropped_database_connection_then_rerun_converges(pg_url: str, sim: SimS
     admin = db.make_engine(pg_url)
     dbname = engine.url.database
 
-    def drop_connections(_: SimState) -> None:
+    def drop_connections(*_: object) -> None:
+        if dropped:
+            return
+        dropped.append(True)
         with admin.connect() as conn:
             conn.execute(
                 text(
@@ -202,8 +205,9 @@ def test_dropped_database_connection_then_rerun_converges(pg_url: str, sim: SimS
                 {"d": dbname},
             )
 
-    sim.state.after_list_page(2, drop_connections)
-    failed = sync(engine, sim.url)
+    dropped: list[bool] = []
+    # Right after the first page is committed, every connection of the database is killed.
+    failed = sync(engine, sim.url, on_page=drop_connections)
     assert failed.outcome == "failed"
     assert "lost the database connection" in (failed.scopes[0].error or "")
     result = sync(engine, sim.url)
