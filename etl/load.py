@@ -6,13 +6,14 @@ land together or not at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy.dialects import sqlite
 
 from etl.normalize import JobRows
 from etl.schema import (
@@ -124,18 +125,56 @@ def record_history(
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    """A set-based upsert: one statement for all rows (ON CONFLICT DO UPDATE)."""
     if not rows:
         return
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table)
-    else:  # pragma: no cover - only the two supported databases reach here
-        raise NotImplementedError(f"upsert on {dialect}")
     columns = [c for c in rows[0] if c not in keys and c not in _INSERT_ONLY]
+    if conn.dialect.name == "postgresql":
+        _pg_insert_json(conn, table, rows, conflict_keys=keys, update=columns)
+        return
+    stmt = sqlite.insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
-    conn.execute(stmt, rows)
+    conn.execute(stmt, rows)  # SQLite's executemany is a C loop in-process: already set-based
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _pg_insert_json(conn, table, rows)
+    else:
+        conn.execute(insert(table), rows)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _pg_insert_json(
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    conflict_keys: Sequence[str] = (),
+    update: Sequence[str] = (),
+) -> None:
+    """PostgreSQL: the whole batch travels as one JSONB parameter and jsonb_populate_recordset
+    turns it into rows server-side. One short statement whatever the batch size, so its text is
+    prepared once and cached, instead of a statement per row or a huge VALUES list to parse."""
+    quote = conn.dialect.identifier_preparer.quote
+    cols = ", ".join(quote(c) for c in rows[0])
+    name = quote(table.name)
+    sql = (
+        f"INSERT INTO {name} ({cols}) SELECT {cols} "
+        f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:rows AS jsonb))"
+    )
+    if conflict_keys:
+        sets = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in conflict_keys)}) DO UPDATE SET {sets}"
+    payload = json.dumps(rows, default=_json_default, separators=(",", ":"), allow_nan=False)
+    conn.execute(text(sql), {"rows": payload})
 
 
 def upsert_jobs(conn: Connection, jobs: Sequence[JobRows]) -> None:
@@ -150,11 +189,6 @@ def upsert_jobs(conn: Connection, jobs: Sequence[JobRows]) -> None:
     _insert(conn, classify_parsing_configs, [j.config for j in jobs if j.config is not None])
     _insert(conn, classify_target_pages, [p for j in jobs for p in j.pages])
     _insert(conn, classify_results, [j.result for j in jobs if j.result is not None])
-
-
-def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert(table), rows)
 
 
 def mark_hydration_failed(conn: Connection, errors: dict[str, str]) -> None:

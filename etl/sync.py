@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -492,6 +493,7 @@ class Syncer:
         if self.options.dry_run:
             return
         self._lock.check()
+        t0 = time.perf_counter()
         with self.engine.begin() as conn:
             # Read in the transaction, not from the plan: a page planned while an earlier one was
             # still committing may have seen a job before that page wrote it.
@@ -515,6 +517,13 @@ class Syncer:
                 load.resolve_unseen_quarantine(conn, scope.key, endpoint, cp.walk_started_at, run_id, now)
             load.write_checkpoint(conn, cp, now)
             load.update_run(conn, run_id, **_run_counters_increment(plan.counters))
+        log.debug(
+            "scope %s page %d committed in %.1f ms (%d rows)",
+            scope.key,
+            cp.pages_done,
+            (time.perf_counter() - t0) * 1000,
+            len(plan.rows),
+        )
 
     def _decide(
         self, listed: dict[str, tuple[Any, Any]], stored: dict[str, load.Stored], counters: Counters
