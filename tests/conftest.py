@@ -13,11 +13,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from etl import db
+from etl.simulator import SimServer, SimState
 
 PG_ENV = "CLASSIFY_ETL_TEST_PG_URL"
 
@@ -83,3 +85,21 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+# -- the simulator ---------------------------------------------------------------------------------
+# A module provides a ``state`` fixture (its data set); ``sim`` serves it over loopback and ``client``
+# talks to it with the state's key. Modules with data sets of their own override ``sim``.
+
+
+@pytest.fixture
+def sim(state: SimState) -> Iterator[SimServer]:
+    with SimServer(state) as server:
+        yield server
+
+
+@pytest.fixture
+def client(sim: SimServer) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {sim.state.api_key}"}
+    with httpx.Client(base_url=sim.url, headers=headers, timeout=10) as c:
+        yield c

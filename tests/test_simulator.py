@@ -9,7 +9,6 @@ import base64
 import json
 import time
 import tracemalloc
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
@@ -52,18 +51,6 @@ V2_TO_CANONICAL = {
 @pytest.fixture
 def state() -> SimState:
     return SimState.generate(n_jobs=400, seed=11, api_key=KEY)
-
-
-@pytest.fixture
-def sim(state: SimState) -> Iterator[SimServer]:
-    with SimServer(state) as server:
-        yield server
-
-
-@pytest.fixture
-def client(sim: SimServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10) as c:
-        yield c
 
 
 def walk(client: httpx.Client, path: str, **params: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,18 +23,6 @@ V2 = "/api/v2/classify"
 @pytest.fixture
 def state() -> SimState:
     return SimState.generate(n_jobs=120, seed=5, api_key=KEY)
-
-
-@pytest.fixture
-def sim(state: SimState) -> Iterator[SimServer]:
-    with SimServer(state) as server:
-        yield server
-
-
-@pytest.fixture
-def client(sim: SimServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=5) as c:
-        yield c
 
 
 def known_job(state: SimState) -> str:
