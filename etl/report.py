@@ -110,6 +110,23 @@ def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
         }
         for r in conn.execute(select(etl_sync_runs).order_by(etl_sync_runs.c.id.desc()).limit(last_runs))
     ]
+    # Per scope: the latest run that walked it (runs of several scopes carry run-wide counters).
+    recent = conn.execute(select(etl_sync_runs).order_by(etl_sync_runs.c.id.desc()).limit(200)).all()
+    for c in checkpoints:
+        last = next((r for r in recent if c["scope"] in (r.scopes or [])), None)
+        c["last_run"] = (
+            {
+                "id": last.id,
+                "outcome": last.outcome,
+                "finished_at": _iso(last.finished_at),
+                "jobs_listed": last.jobs_listed,
+                "hydrated": last.jobs_hydrated,
+                "failed": last.jobs_failed,
+                "quarantined": last.jobs_quarantined,
+            }
+            if last is not None
+            else None
+        )
     counts = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in COUNTED_TABLES}
     j = classify_jobs.c
     by_hydration: dict[str, int] = dict(
@@ -143,9 +160,11 @@ def status_text(d: dict[str, Any]) -> str:
             lines.append("  (none yet)")
             continue
         walk = f"walk in progress, {c['pages_done']} pages done" if c["walk_in_progress"] else "idle"
+        run = c.get("last_run")
+        last = f"; last run #{run['id']} {run['outcome']}" if run else ""
         lines.append(
             f"  {c['scope']} [{c['source']}]: {walk}; "
-            f"last complete walk {c['last_complete_walk_at'] or 'never'}"
+            f"last complete walk {c['last_complete_walk_at'] or 'never'}{last}"
         )
     lines.append("last runs:")
     for r in d["runs"] or []:

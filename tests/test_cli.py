@@ -69,6 +69,9 @@ def test_sync_then_status(db_url: str, sim: SimServer) -> None:
     assert data["rows"]["classify_jobs"] == N_JOBS
     assert data["runs"][0]["outcome"] == "success" and data["checkpoints"][0]["walk_in_progress"] is False
     assert data["quarantine"]["open"] == 0 and data["hydration"]["not_found"] > 0
+    assert data["checkpoints"][0]["last_run"]["outcome"] == "success"
+    assert data["checkpoints"][0]["last_run"]["jobs_listed"] == N_JOBS
+    assert "last run #1 success" in status.stdout
 
 
 def test_demo_in_a_fresh_directory(tmp_path: Path) -> None:
