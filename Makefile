@@ -21,7 +21,11 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# PostgreSQL tests use CLASSIFY_ETL_TEST_PG_URL; if it is unset and a server answers on 127.0.0.1:5432,
+# that one is used (each test creates and drops its own database); else pytest-postgresql starts one.
 test: lint
+	@if [ -z "$$CLASSIFY_ETL_TEST_PG_URL" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		export CLASSIFY_ETL_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres; fi; \
 	$(BIN)/pytest
 
 bench: setup
