@@ -372,12 +372,17 @@ def simulate(
 
 
 DEMO_QUERY = """
-SELECT j.status, COALESCE(r.type, '(no match)') AS result_type, COUNT(*) AS jobs,
-       ROUND(AVG(r.confidence), 2) AS mean_confidence
-FROM classify_jobs j LEFT JOIN classify_results r ON r.job_id = j.id
-GROUP BY j.status, COALESCE(r.type, '(no match)')
-ORDER BY jobs DESC
-LIMIT 10
+SELECT status,
+       CASE WHEN confidence IS NULL THEN '(no result yet)'
+            WHEN result_type IS NULL THEN '(no rule matched)'
+            ELSE result_type END AS result,
+       COUNT(*) AS jobs,
+       ROUND(AVG(confidence), 2) AS mean_confidence
+FROM classify_jobs_current
+WHERE NOT is_deleted
+GROUP BY 1, 2
+ORDER BY jobs DESC, status, result
+LIMIT 12
 """
 
 
@@ -405,7 +410,13 @@ def demo(database_url: str, n_jobs: int, seed: int, verbose: int, quiet: int) ->
     finally:
         engine.dispose()
     click.echo("\n" + DEMO_QUERY.strip() + "\n")
-    click.echo(f"{'status':<11}{'result_type':<16}{'jobs':>6}{'mean_confidence':>17}")
-    for status_, type_, jobs, conf in rows:
-        click.echo(f"{status_:<11}{type_:<16}{jobs:>6}{'' if conf is None else conf:>17}")
+    header = ("status", "result", "jobs", "mean_confidence")
+    table = [header] + [tuple("" if v is None else str(v) for v in row) for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        click.echo(
+            "  ".join(
+                v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
     sys.exit(exit_code(result))

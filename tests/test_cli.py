@@ -84,7 +84,9 @@ def test_demo_in_a_fresh_directory(tmp_path: Path) -> None:
         env={k: v for k, v in os.environ.items() if not k.startswith(("CLASSIFY_ETL", "LLAMA_CLOUD"))},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "success" in proc.stdout and "result_type" in proc.stdout
+    assert (
+        "success" in proc.stdout and "mean_confidence" in proc.stdout and "(no rule matched)" in proc.stdout
+    )
     assert (tmp_path / "classify_etl.db").exists()
 
 
