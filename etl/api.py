@@ -166,6 +166,11 @@ class ClassifyApi:
 
     async def _get_json(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         """GET with retries. Returns (status, parsed body) for final answers; raises for the rest."""
+        try:
+            # Fast path: most requests succeed at once and need no retry machinery built for them.
+            return await self._attempt(endpoint, path, params)
+        except (_Retryable, httpx.TransportError) as exc:
+            first_failure: BaseException = exc
         retrying = AsyncRetrying(
             retry=retry_if_exception(_should_retry),
             stop=stop_after_attempt(self.max_retries + 1),
@@ -176,19 +181,24 @@ class ClassifyApi:
         try:
             async for attempt in retrying:
                 with attempt:
+                    if attempt.retry_state.attempt_number == 1:
+                        raise first_failure  # tenacity's attempt 1 is the one already made
                     return await self._attempt(endpoint, path, params)
-        except _Retryable as exc:
+        except (_Retryable, httpx.TransportError) as exc:
+            return self._give_up(endpoint, path, exc)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _give_up(self, endpoint: str, path: str, exc: BaseException) -> tuple[int, Any]:
+        if isinstance(exc, _Retryable):
             raise FatalApiError(
                 f"{endpoint} {path}: gave up after {self.max_retries} retries: {exc}", status=exc.status
             ) from None
-        except httpx.TransportError as exc:
-            raise FatalApiError(
-                f"{endpoint} {path}: gave up after {self.max_retries} retries: "
-                f"{type(exc).__name__} talking to {self.base_url}"
-                + (f" ({exc})" if str(exc) else "")
-                + "; check --base-url / LLAMA_CLOUD_BASE_URL and the network"
-            ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise FatalApiError(
+            f"{endpoint} {path}: gave up after {self.max_retries} retries: "
+            f"{type(exc).__name__} talking to {self.base_url}"
+            + (f" ({exc})" if str(exc) else "")
+            + "; check --base-url / LLAMA_CLOUD_BASE_URL and the network"
+        ) from None
 
     async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         self.stats.count(endpoint)

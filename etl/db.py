@@ -94,6 +94,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; refuse if the database is ahead of this version."""
     script = ScriptDirectory.from_config(alembic_config())
     current = current_revision(engine)
+    if revision == "head" and current is not None and current == script.get_current_head():
+        return  # the common cron case: nothing to do, and no need to run Alembic's environment
     if current is not None:
         try:
             script.get_revision(current)
