@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -97,15 +98,18 @@ class SimServer:
         self.stop()
 
 
-def serve_forever(state: SimState, host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve_forever(
+    state: SimState, host: str = "127.0.0.1", port: int = 8765, *, sock: socket.socket | None = None
+) -> None:
     """Serve ``state`` in the foreground until Ctrl-C or SIGTERM (for ``classify-etl simulate``).
 
-    Prints nothing: the caller announces the address.
+    Prints nothing: the caller announces the address. ``sock``, an already bound socket, takes the
+    place of ``host`` and ``port``.
     """
+    where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host, "port": port}
     web.run_app(
         make_app(state),
-        host=host,
-        port=port,
+        **where,
         access_log=None,
         handler_cancellation=True,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
