@@ -24,27 +24,32 @@ GetJob = Callable[[str], Awaitable[None]]
 
 async def walk(list_page: ListPage, get_job: GetJob, concurrency: int, page_size: int) -> dict[str, Any]:
     """List ahead (at most four pages of gets queued, as the loader's lookahead), get every job."""
-    semaphore = asyncio.Semaphore(concurrency)
+    in_flight = asyncio.Semaphore(concurrency)
+    queued = asyncio.Semaphore(4 * page_size)  # a counter: waiting on a set of tasks would cost O(n)
 
     async def get(job_id: str) -> None:
-        async with semaphore:
-            await get_job(job_id)
+        try:
+            async with in_flight:
+                await get_job(job_id)
+        finally:
+            queued.release()
 
     t0 = time.perf_counter()
-    pending: set[asyncio.Task[None]] = set()
+    tasks: set[asyncio.Task[None]] = set()
     token: str | None = None
     jobs = pages = 0
     while True:
         items, token = await list_page(token)
         pages += 1
         jobs += len(items)
-        pending |= {asyncio.create_task(get(item["id"])) for item in items}
-        pending = {t for t in pending if not t.done()}
-        while len(pending) > 4 * page_size:
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for item in items:
+            await queued.acquire()
+            task = asyncio.create_task(get(item["id"]))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
         if not token:
             break
-    await asyncio.gather(*pending)
+    await asyncio.gather(*tasks)
     return {"jobs": jobs, "pages": pages, "elapsed_s": round(time.perf_counter() - t0, 3)}
 
 

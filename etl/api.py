@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 from tenacity import (
@@ -202,7 +203,10 @@ class ClassifyApi:
 
     async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         self.stats.count(endpoint)
-        response = await self._client.get(path, params=params)
+        # An absolute URL and no empty params: httpx then skips merging them with the client's base
+        # URL, which costs more client CPU than the rest of building the request (~100 µs a request).
+        url = httpx.URL(self.base_url + path)
+        response = await self._client.get(url, params=params or None)
         status = response.status_code
         should = response.headers.get("x-should-retry", "").lower()
         if should == "true" or (should != "false" and status in RETRY_STATUSES):
@@ -248,7 +252,7 @@ class ClassifyApi:
 
     async def get_job(self, job_id: str, params: Mapping[str, str]) -> Any | None:
         """The v2 payload of one job, or None when v2 does not know the id (404)."""
-        path = f"/api/v2/classify/{job_id}"
+        path = f"/api/v2/classify/{quote(job_id, safe='')}"
         status, body = await self._get_json("v2_get", path, list(params.items()))
         if status == 200:
             return body

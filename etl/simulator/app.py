@@ -1,8 +1,8 @@
 """The aiohttp application: routes, bearer auth, fault delivery, and the ``/_sim/`` control routes.
 
 Each response is computed under the state's lock, then (outside it) delayed with
-``asyncio.sleep`` and written in one piece; aiohttp sets TCP_NODELAY, so an injected latency is
-the latency a client sees.
+``asyncio.sleep`` until the injected latency has passed since the request arrived, and written in
+one piece; aiohttp sets TCP_NODELAY, so an injected latency is the latency a client sees.
 """
 
 from __future__ import annotations
@@ -68,9 +68,12 @@ def _html(status: int) -> web.Response:
     )
 
 
-async def _deliver(request: web.Request, d: Decision, reply: Reply) -> web.StreamResponse:
-    if d.delay_s > 0:
-        await asyncio.sleep(d.delay_s)
+async def _deliver(request: web.Request, d: Decision, reply: Reply, arrived: float) -> web.StreamResponse:
+    # The latency counts from the request's arrival, so the time spent computing the reply is part
+    # of it (as on a real server), not added on top: 25 ms injected is 25 ms seen.
+    wait = d.delay_s - (asyncio.get_running_loop().time() - arrived)
+    if wait > 0:
+        await asyncio.sleep(wait)
     if d.kind == "hang":
         await asyncio.sleep(d.settings.hang_s)
         if d.settings.hang_then == "drop":
@@ -94,6 +97,7 @@ async def _deliver(request: web.Request, d: Decision, reply: Reply) -> web.Strea
 
 def _api_route(endpoint: EndpointKey, compute: Callable[[SimState, web.Request, Query], Reply]) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
+        arrived = asyncio.get_running_loop().time()
         state = request.app[STATE]
         query: Query = {k: request.query.getall(k) for k in dict.fromkeys(request.query.keys())}
         with state.lock:
@@ -120,7 +124,7 @@ def _api_route(endpoint: EndpointKey, compute: Callable[[SimState, web.Request, 
             state.record(endpoint, query_record(query), status, request.path)
             if reply.is_page and d.kind in ("ok", "hang") and not dropped:
                 state.note_list_page()
-        return await _deliver(request, d, reply)
+        return await _deliver(request, d, reply, arrived)
 
     return handler
 
