@@ -427,3 +427,26 @@ def stored_v1_raw(conn: Connection, job_ids: Sequence[str]) -> dict[str, Any]:
     j = classify_jobs.c
     rows = conn.execute(select(j.id, j.v1_raw).where(_among(conn, j.id, job_ids), j.v1_raw.is_not(None)))
     return {r.id: r.v1_raw for r in rows}
+
+
+# -- planner statistics --------------------------------------------------------------------------
+
+GROWING_TABLES = (classify_jobs, *CHILD_TABLES, classify_job_history, etl_job_seen)
+
+
+def estimated_jobs(conn: Connection) -> int:
+    """PostgreSQL's idea of how many jobs it holds (0 if the table was never analyzed)."""
+    if conn.dialect.name != "postgresql":
+        return 0
+    value = conn.execute(
+        text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": classify_jobs.name}
+    ).scalar()
+    return max(int(value or 0), 0)
+
+
+def analyze(conn: Connection) -> None:
+    """Refresh the planner's statistics of the tables a sync grows. Without them (a cold sync, or
+    autovacuum off or behind), PostgreSQL guesses that ``job_id = ANY(:page_ids)`` matches half a
+    table and deletes a page's child rows by a sequential scan: each page then costs O(table)."""
+    quote = conn.dialect.identifier_preparer.quote
+    conn.execute(text("ANALYZE " + ", ".join(quote(t.name) for t in GROWING_TABLES)))

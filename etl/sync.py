@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from etl import load
 from etl.api import ClassifyApi, Source
@@ -172,6 +173,44 @@ class _Hydration:
 PageCallback = Callable[[ScopeOutcome, Counters], None]
 
 
+class _StatsSchedule:
+    """PostgreSQL: ANALYZE the growing tables each time the job count has doubled since the
+    statistics were last taken (from 1,000 jobs on). A cold sync of n jobs analyzes about log2(n)
+    times, each a fixed-size sample; a routine run on a large table never does (autovacuum's job)."""
+
+    FLOOR = 1_000
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._base: int | None = None  # jobs when the statistics were taken
+        self._added = 0
+        self._failed = False
+
+    def grew(self, new_jobs: int) -> bool:
+        if self._failed or new_jobs <= 0:
+            return False
+        if self._base is None:
+            with self.engine.connect() as conn:
+                self._base = load.estimated_jobs(conn)
+        self._added += new_jobs
+        return self._base + self._added >= max(2 * self._base, self.FLOOR)
+
+    def analyze(self) -> None:
+        started = time.monotonic()
+        try:
+            with self.engine.begin() as conn:
+                load.analyze(conn)
+        except SQLAlchemyError as exc:  # e.g. not the tables' owner: slower, never wrong
+            self._failed = True
+            reason = type(exc).__name__
+            log.warning("could not refresh the planner statistics (%s); continuing without", reason)
+            return
+        assert self._base is not None
+        self._base, self._added = self._base + self._added, 0
+        took = time.monotonic() - started
+        log.debug("planner statistics refreshed at ~%d jobs in %.2f s", self._base, took)
+
+
 class Syncer:
     """Runs the walk for a list of scopes against one engine and one API client."""
 
@@ -192,6 +231,7 @@ class Syncer:
         self._lock = LockGuard()
         # One bound on v2 requests in flight for the whole run, shared by the pages in the pipeline.
         self._semaphore = asyncio.Semaphore(options.concurrency)
+        self._stats = _StatsSchedule(engine) if engine.dialect.name == "postgresql" else None
 
     async def run(self, scopes: Sequence[Scope]) -> SyncResult:
         """Walk every scope under its lock; one scope failing does not stop the others."""
@@ -319,6 +359,9 @@ class Syncer:
                 plan = await item.plan
                 # The commit runs in a worker thread so that responses keep flowing meanwhile.
                 await asyncio.to_thread(self._commit_page, scope, plan, run_id, cp, item.next_token)
+                stats = None if self.options.dry_run else self._stats
+                if stats is not None and stats.grew(plan.counters.new):
+                    await asyncio.to_thread(stats.analyze)
                 outcome.counters.add(plan.counters)
                 if self.on_page is not None:
                     self.on_page(outcome, plan.counters)
