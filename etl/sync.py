@@ -415,10 +415,6 @@ class Syncer:
             return await self._plan_v1_page(scope, items)
         return self._plan_v2_page(items)
 
-    def _stored_state(self, job_ids: list[str]) -> dict[str, load.Stored]:
-        with self.engine.connect() as conn:
-            return load.stored_state(conn, job_ids)
-
     def _parse_items(
         self, items: list[Any], endpoint: str, parse: Callable[[Any], Any], plan: _PagePlan
     ) -> dict[str, tuple[Any, Any]]:
@@ -440,8 +436,8 @@ class Syncer:
         """v1: decide per row against the database, hydrate what changed through v2 get."""
         plan = _PagePlan(Counters(pages=1, listed=len(items)), utcnow())
         listed = self._parse_items(items, "v1_list", parse_v1, plan)
-        # In a worker thread, like the commits: the event loop keeps serving responses meanwhile.
-        plan.stored = await asyncio.to_thread(self._stored_state, list(listed))
+        with self.engine.connect() as conn:
+            plan.stored = load.stored_state(conn, list(listed))
         to_hydrate = self._decide(listed, plan.stored, plan.counters)
         if self.options.dry_run:
             return plan  # new + changed is what a real run would hydrate
