@@ -176,26 +176,38 @@ PageCallback = Callable[[ScopeOutcome, Counters], None]
 class _StatsSchedule:
     """PostgreSQL: ANALYZE the growing tables each time the job count has doubled since the
     statistics were last taken (from 1,000 jobs on). A cold sync of n jobs analyzes about log2(n)
-    times, each a fixed-size sample; a routine run on a large table never does (autovacuum's job)."""
+    times, each a fixed-size sample; a routine run on a large table never does (autovacuum's job).
+    ANALYZE runs in a worker thread on a connection of its own, beside the page commits (its lock
+    does not conflict with row writes), so the pipeline never waits for it."""
 
     FLOOR = 1_000
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._base: int | None = None  # jobs when the statistics were taken
+        self._base: int | None = None  # jobs covered by the newest statistics
         self._added = 0
         self._failed = False
+        self._task: asyncio.Task[None] | None = None
 
-    def grew(self, new_jobs: int) -> bool:
+    def page_committed(self, new_jobs: int) -> None:
+        """Count a committed page's new jobs; start an ANALYZE when the tables have doubled."""
         if self._failed or new_jobs <= 0:
-            return False
+            return
         if self._base is None:
             with self.engine.connect() as conn:
                 self._base = load.estimated_jobs(conn)
         self._added += new_jobs
-        return self._base + self._added >= max(2 * self._base, self.FLOOR)
+        due = self._base + self._added >= max(2 * self._base, self.FLOOR)
+        if due and (self._task is None or self._task.done()):
+            self._base, self._added = self._base + self._added, 0
+            self._task = asyncio.create_task(asyncio.to_thread(self._analyze, self._base))
 
-    def analyze(self) -> None:
+    async def wait(self) -> None:
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def _analyze(self, jobs: int) -> None:
         started = time.monotonic()
         try:
             with self.engine.begin() as conn:
@@ -205,10 +217,7 @@ class _StatsSchedule:
             reason = type(exc).__name__
             log.warning("could not refresh the planner statistics (%s); continuing without", reason)
             return
-        assert self._base is not None
-        self._base, self._added = self._base + self._added, 0
-        took = time.monotonic() - started
-        log.debug("planner statistics refreshed at ~%d jobs in %.2f s", self._base, took)
+        log.debug("planner statistics refreshed at ~%d jobs in %.2f s", jobs, time.monotonic() - started)
 
 
 class Syncer:
@@ -359,9 +368,8 @@ class Syncer:
                 plan = await item.plan
                 # The commit runs in a worker thread so that responses keep flowing meanwhile.
                 await asyncio.to_thread(self._commit_page, scope, plan, run_id, cp, item.next_token)
-                stats = None if self.options.dry_run else self._stats
-                if stats is not None and stats.grew(plan.counters.new):
-                    await asyncio.to_thread(stats.analyze)
+                if self._stats is not None and not self.options.dry_run:
+                    self._stats.page_committed(plan.counters.new)
                 outcome.counters.add(plan.counters)
                 if self.on_page is not None:
                     self.on_page(outcome, plan.counters)
@@ -377,6 +385,8 @@ class Syncer:
                     left.plan.cancel()
                     pending.append(left.plan)
             await asyncio.gather(*pending, return_exceptions=True)
+            if self._stats is not None:
+                await self._stats.wait()
 
     async def _list_ahead(
         self, scope: Scope, source: Source, token: str | None, queue: asyncio.Queue[_Listed]

@@ -126,9 +126,10 @@ def test_a_cold_sync_keeps_postgres_planner_statistics_current(pg_url: str) -> N
             sync(eng, server.url, dry_run=True)
             assert reltuples("classify_jobs") < 0, "a dry run analyzed (never-analyzed is -1)"
             sync(eng, server.url, page_size=100)
-        # Analyzed once 1,000 jobs were in (after page 10), not again before 2,000.
-        assert reltuples("classify_jobs") == 1_000
+        # Analyzed once 1,000 jobs were in (after page 10; beside the next page's commit, so it
+        # may see that page too), not again before 2,000.
+        assert 1_000 <= reltuples("classify_jobs") <= 1_100
         assert reltuples("classify_rules") > 1_000  # about 2.5 rules per job
-        assert reltuples("etl_job_seen") == 1_000
+        assert 1_000 <= reltuples("etl_job_seen") <= 1_100
     finally:
         eng.dispose()
