@@ -131,8 +131,8 @@ class ClassifyApi:
             from httpx_aiohttp import AiohttpTransport
 
             transport = AiohttpTransport(verify=verify, limits=limits)
+        # No base_url: each request is built with an absolute URL (see _attempt).
         self._client = httpx.AsyncClient(
-            base_url=self.base_url,
             transport=transport,
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
             timeout=httpx.Timeout(request_timeout, connect=connect_timeout),

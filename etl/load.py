@@ -435,9 +435,7 @@ GROWING_TABLES = (classify_jobs, *CHILD_TABLES, classify_job_history, etl_job_se
 
 
 def estimated_jobs(conn: Connection) -> int:
-    """PostgreSQL's idea of how many jobs it holds (0 if the table was never analyzed)."""
-    if conn.dialect.name != "postgresql":
-        return 0
+    """PostgreSQL only: its idea of how many jobs it holds (0 if the table was never analyzed)."""
     value = conn.execute(
         text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": classify_jobs.name}
     ).scalar()
@@ -445,8 +443,9 @@ def estimated_jobs(conn: Connection) -> int:
 
 
 def analyze(conn: Connection) -> None:
-    """Refresh the planner's statistics of the tables a sync grows. Without them (a cold sync, or
-    autovacuum off or behind), PostgreSQL guesses that ``job_id = ANY(:page_ids)`` matches half a
-    table and deletes a page's child rows by a sequential scan: each page then costs O(table)."""
+    """PostgreSQL only: refresh the planner's statistics of the tables a sync grows. Without them
+    (a cold sync, or autovacuum off or behind), PostgreSQL guesses that ``job_id = ANY(:page_ids)``
+    matches half a table and deletes a page's child rows by a sequential scan: each page then costs
+    O(table)."""
     quote = conn.dialect.identifier_preparer.quote
     conn.execute(text("ANALYZE " + ", ".join(quote(t.name) for t in GROWING_TABLES)))

@@ -240,7 +240,9 @@ class Syncer:
         self._lock = LockGuard()
         # One bound on v2 requests in flight for the whole run, shared by the pages in the pipeline.
         self._semaphore = asyncio.Semaphore(options.concurrency)
-        self._stats = _StatsSchedule(engine) if engine.dialect.name == "postgresql" else None
+        # A dry run writes nothing, so it has no statistics to refresh.
+        analyzes = engine.dialect.name == "postgresql" and not options.dry_run
+        self._stats = _StatsSchedule(engine) if analyzes else None
 
     async def run(self, scopes: Sequence[Scope]) -> SyncResult:
         """Walk every scope under its lock; one scope failing does not stop the others."""
@@ -368,7 +370,7 @@ class Syncer:
                 plan = await item.plan
                 # The commit runs in a worker thread so that responses keep flowing meanwhile.
                 await asyncio.to_thread(self._commit_page, scope, plan, run_id, cp, item.next_token)
-                if self._stats is not None and not self.options.dry_run:
+                if self._stats is not None:
                     self._stats.page_committed(plan.counters.new)
                 outcome.counters.add(plan.counters)
                 if self.on_page is not None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, select, text
 
-from etl import db, load, schema
+from etl import load, schema
 from etl.simulator import SimServer, SimState
 from tests.support import API_KEY, assert_tables_equal_truth, checksum, pg_row_versions, rows, sync
 
@@ -108,28 +108,23 @@ def test_scopes_each_walk_their_own_projects(engine: Engine, sim: SimServer) -> 
     assert all(r.params.get("project_id") in projects for r in requests)
 
 
-@pytest.mark.postgres
-def test_a_cold_sync_keeps_postgres_planner_statistics_current(pg_url: str) -> None:
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_cold_sync_keeps_postgres_planner_statistics_current(engine: Engine) -> None:
     """Without statistics PostgreSQL deletes a page's child rows by a sequential scan, so a cold
     sync must ANALYZE as the tables grow; a dry run must not touch them."""
-    eng = db.make_engine(pg_url)
-    db.upgrade(eng)
 
     def reltuples(table: str) -> float:
-        with eng.connect() as conn:
+        with engine.connect() as conn:
             q = text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)")
             return float(conn.execute(q, {"t": table}).scalar_one())
 
     state = SimState.generate(n_jobs=1_250, seed=5, api_key=API_KEY)
-    try:
-        with SimServer(state) as server:
-            sync(eng, server.url, dry_run=True)
-            assert reltuples("classify_jobs") < 0, "a dry run analyzed (never-analyzed is -1)"
-            sync(eng, server.url, page_size=100)
-        # Analyzed once 1,000 jobs were in (after page 10; beside the next page's commit, so it
-        # may see that page too), not again before 2,000.
-        assert 1_000 <= reltuples("classify_jobs") <= 1_100
-        assert reltuples("classify_rules") > 1_000  # about 2.5 rules per job
-        assert 1_000 <= reltuples("etl_job_seen") <= 1_100
-    finally:
-        eng.dispose()
+    with SimServer(state) as server:
+        sync(engine, server.url, dry_run=True)
+        assert reltuples("classify_jobs") < 0, "a dry run analyzed (never-analyzed is -1)"
+        sync(engine, server.url, page_size=100)
+    # Analyzed once 1,000 jobs were in (after page 10; beside the next page's commit, so it
+    # may see that page too), not again before 2,000.
+    assert 1_000 <= reltuples("classify_jobs") <= 1_100
+    assert reltuples("classify_rules") > 1_000  # about 2.5 rules per job
+    assert 1_000 <= reltuples("etl_job_seen") <= 1_100
