@@ -13,11 +13,12 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import socket
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
 
 import httpx
 from tenacity import (
@@ -37,6 +38,80 @@ from etl.errors import (
     PageTokenRejected,
 )
 from etl.models import Page
+
+MAX_BODY_BYTES = 32_000_000
+#: Bytes of a job id sent as they are; every other byte is percent-encoded, "." included, so
+#: that an id is always one opaque path segment ("..", "." and "a;b" are ids, not path syntax).
+_ID_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")
+
+
+#: Query parameters: a mapping, or pairs when a key repeats (``job_ids``).
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def _pairs(params: Params) -> list[tuple[str, str]]:
+    return list(params.items()) if isinstance(params, Mapping) else list(params)
+
+
+def quote_id(job_id: str) -> str:
+    """The job id as one path segment: every byte of its UTF-8 outside [A-Za-z0-9-_~] as %XX."""
+    return "".join(chr(b) if b in _ID_SAFE else f"%{b:02X}" for b in job_id.encode("utf-8", "surrogatepass"))
+
+
+def transport_failure(exc: BaseException) -> str:
+    """What happened on the wire, named for the operator: refused, DNS, timeout, TLS, reset."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    names = " ".join(type(e).__name__ for e in chain).lower()
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "the connection was refused"
+    if any(isinstance(e, socket.gaierror) for e in chain) or "name resolution" in text:
+        return "the host name does not resolve (DNS)"
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "ssl" in names or "certificate" in names:
+        return "a TLS error (certificate or protocol)"
+    if "timeout" in names or "timed out" in text:
+        return "the request timed out"
+    if "reset" in text or "disconnect" in names or "closed" in text:
+        return "the connection was dropped"
+    return type(exc).__name__
+
+
+class UnusableBody(FatalApiError):
+    """A body we will not read: over the size cap, or JSON nested too deeply."""
+
+
+class UntrustedPage(FatalApiError):
+    """A list page that cannot prove where the walk goes next: the walk stops, nothing deleted."""
+
+
+@dataclass
+class Fetched:
+    """A v2 get's answer: ``ok`` (body), ``not_found`` (404), ``bad`` (quarantine: body, reason),
+    or ``failed`` (retries exhausted: reason)."""
+
+    status: Literal["ok", "not_found", "bad", "failed"]
+    body: Any = None
+    reason: str | None = None
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes | None:
+    """The body, or None as soon as it passes ``cap`` bytes (an endless body is not read to its end)."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > cap:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
 
 log = logging.getLogger("etl.api")
 
@@ -92,11 +167,11 @@ class RequestStats:
         self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(content: bytes) -> str:
     try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        return content[:200].decode("utf-8", "replace")
     if isinstance(body, dict) and "detail" in body:
         return str(body["detail"])[:300]
     return str(body)[:200]
@@ -122,15 +197,16 @@ class ClassifyApi:
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.stats = RequestStats()
+        #: Cleared for the run when the service rejects ``expand=usage``.
+        self.expand_usage = True
         # 0.5 s, 1, 2, 4, 8 (capped), each plus up to 0.5 s of jitter so clients do not retry in step.
         self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
             0, backoff_initial
         )
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._sessions: list[Any] = []
         if transport is None:
-            from httpx_aiohttp import AiohttpTransport
-
-            transport = AiohttpTransport(verify=verify, limits=limits)
+            transport = self._exact_path_transport(verify, limits)
         # No base_url: each request is built with an absolute URL (see _attempt).
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -148,6 +224,43 @@ class ClassifyApi:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        for session in self._sessions:
+            await session.close()
+
+    def _exact_path_transport(self, verify: bool, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+        """The aiohttp transport, sending each request target exactly as httpx encoded it.
+
+        httpx-aiohttp hands aiohttp the URL as a string, and aiohttp re-parses it: it decodes
+        ``%2E`` and resolves dot segments (a job id ``..`` would request ``/api/v2``) and decodes
+        ``%3B``. Job ids are opaque, so the session is given ``yarl.URL(..., encoded=True)``.
+        """
+        import aiohttp
+        import yarl
+        from httpx_aiohttp import AiohttpTransport
+
+        transport = AiohttpTransport(verify=verify, limits=limits)
+        sessions = self._sessions
+
+        class ExactPaths:
+            """Stands in for the transport's ClientSession (it calls ``client()`` for one)."""
+
+            def __init__(self) -> None:
+                connector = aiohttp.TCPConnector(
+                    limit=limits.max_connections or 100,
+                    keepalive_timeout=limits.keepalive_expiry,
+                    ssl=transport.ssl_context,
+                )
+                self.session = aiohttp.ClientSession(connector=connector)
+                sessions.append(self.session)
+
+            def __call__(self) -> ExactPaths:
+                return self
+
+            def request(self, method: str, url: str, **kwargs: Any) -> Any:
+                return self.session.request(method, yarl.URL(url, encoded=True), **kwargs)
+
+        transport.client = ExactPaths()  # type: ignore[assignment]
+        return transport
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -195,69 +308,109 @@ class ClassifyApi:
                 f"{endpoint} {path}: gave up after {self.max_retries} retries: {exc}", status=exc.status
             ) from None
         raise FatalApiError(
-            f"{endpoint} {path}: gave up after {self.max_retries} retries: "
-            f"{type(exc).__name__} talking to {self.base_url}"
-            + (f" ({exc})" if str(exc) else "")
-            + "; check --base-url / LLAMA_CLOUD_BASE_URL and the network"
+            f"{endpoint} {path}: gave up after {self.max_retries} retries: {transport_failure(exc)} "
+            f"talking to {self.base_url}; check --base-url / LLAMA_CLOUD_BASE_URL and the network"
         ) from None
 
     async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         self.stats.count(endpoint)
         # An absolute URL and no empty params: httpx then skips merging them with the client's base
         # URL, which costs more client CPU than the rest of building the request (~100 µs a request).
-        url = httpx.URL(self.base_url + path)
-        response = await self._client.get(url, params=params or None)
-        status = response.status_code
-        should = response.headers.get("x-should-retry", "").lower()
-        if should == "true" or (should != "false" and status in RETRY_STATUSES):
-            raise _Retryable(
-                f"HTTP {status}: {_detail(response)}",
-                status=status,
-                wait_s=retry_after_seconds(response.headers),
-            )
+        request = self._client.build_request("GET", httpx.URL(self.base_url + path), params=params or None)
+        response = await self._client.send(request, stream=True)
         try:
-            body = response.json()
-        except (ValueError, json.JSONDecodeError):
+            status = response.status_code
+            should = response.headers.get("x-should-retry", "").lower()
+            if should == "true" or (should != "false" and status in RETRY_STATUSES):
+                raise _Retryable(
+                    f"HTTP {status}: {_detail(await _read_capped(response, 64_000) or b'')}",
+                    status=status,
+                    wait_s=retry_after_seconds(response.headers),
+                )
+            content = await _read_capped(response, MAX_BODY_BYTES)
+        finally:
+            await response.aclose()
+        if content is None:
+            raise UnusableBody(f"{path}: HTTP {status} with a body over {MAX_BODY_BYTES // 1_000_000} MB")
+        try:
+            body = json.loads(content)
+        except RecursionError:
+            raise UnusableBody(f"{path}: HTTP {status} with JSON nested too deeply to read") from None
+        except ValueError:
             if status < 400:
                 raise _Retryable(f"HTTP {status} with a body that is not JSON", status=status) from None
-            body = {"detail": response.text[:200]}
+            body = {"detail": content[:200].decode("utf-8", "replace")}
         return status, body
 
     async def list_page(
         self,
         source: Source,
-        params: Mapping[str, str],
+        params: Params,
         *,
         page_token: str | None,
         page_size: int,
     ) -> Page:
-        """One page of a list endpoint, the scope filters re-sent with the token."""
+        """One page of a list endpoint, the scope filters re-sent with the token.
+
+        The walk's end must be proven: ``next_page_token`` null, ``""`` or absent, or no items.
+        A token of another type (a number, an object) makes the page untrusted."""
         path = LIST_PATHS[source]
-        query: list[tuple[str, Any]] = [*params.items(), ("page_size", str(page_size))]
+        query: list[tuple[str, Any]] = [*_pairs(params), ("page_size", str(page_size))]
         if page_token:
             query.append(("page_token", page_token))
-        status, body = await self._get_json(f"{source}_list", path, query)
+        try:
+            status, body = await self._get_json(f"{source}_list", path, query)
+        except UnusableBody as exc:
+            raise UntrustedPage(f"{exc}; the walk stops here, nothing is marked deleted") from None
         if status == 200:
             if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-                raise FatalApiError(f"{path}: a 200 answer without an items list")
+                raise UntrustedPage(f"{path}: a 200 answer without an items list")
             token = body.get("next_page_token")
+            if token is not None and not isinstance(token, str):
+                raise UntrustedPage(
+                    f"{path}: next_page_token is a {type(token).__name__} ({str(token)[:80]!r}), not a "
+                    "string; the walk stops here, nothing is marked deleted"
+                )
             total = body.get("total_size")
             return Page(
                 items=body["items"],
-                next_page_token=token if isinstance(token, str) and token else None,
-                total_size=total if isinstance(total, int) else None,
+                next_page_token=token or None,
+                total_size=total if isinstance(total, int) and not isinstance(total, bool) else None,
             )
         self._raise_for(status, body, path, page_token=page_token, is_list=True)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def get_job(self, job_id: str, params: Mapping[str, str]) -> Any | None:
-        """The v2 payload of one job, or None when v2 does not know the id (404)."""
-        path = f"/api/v2/classify/{quote(job_id, safe='')}"
-        status, body = await self._get_json("v2_get", path, list(params.items()))
+    async def get_job(self, job_id: str, params: Params, *, usage: bool = True) -> Fetched:
+        """The v2 payload of one job (with ``expand=usage`` for its credits, unless told not to).
+
+        A service that rejects ``expand`` (400/422 naming it) is asked again without it, and not
+        asked with it again for the rest of the run."""
+        path = "/api/v2/classify/" + quote_id(job_id)
+        query = _pairs(params)
+        expand = usage and self.expand_usage
+        if expand:
+            query.append(("expand", "usage"))
+        try:
+            status, body = await self._get_json("v2_get", path, query)
+        except UnusableBody as exc:
+            return Fetched("bad", reason=str(exc))
+        if expand and status in (400, 422) and "expand" in json.dumps(body, default=str):
+            if self.expand_usage:
+                self.expand_usage = False
+                log.warning(
+                    "the API rejects expand=usage (HTTP %d): credits will not be fetched this run", status
+                )
+            return await self.get_job(job_id, params, usage=False)
         if status == 200:
-            return body
+            if not isinstance(body, dict):
+                return Fetched("bad", body, reason=f"HTTP 200 with a {type(body).__name__} body, not a job")
+            if body.get("id") != job_id:
+                return Fetched(
+                    "bad", body, reason=f"asked for job {job_id!r}, the answer is for {body.get('id')!r}"
+                )
+            return Fetched("ok", body)
         if status == 404:
-            return None
+            return Fetched("not_found")
         self._raise_for(status, body, path, page_token=None, is_list=False)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     insert,
     literal,
     select,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from etl.decide import Stored
 from etl.normalize import JobRows
 from etl.schema import (
     classify_job_history,
@@ -40,6 +42,7 @@ from etl.schema import (
     etl_quarantine,
     etl_scope_sources,
     etl_sync_runs,
+    etl_walk_windows,
 )
 
 CHILD_TABLES = (classify_rules, classify_parsing_configs, classify_target_pages, classify_results)
@@ -56,17 +59,6 @@ def _among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) 
     return column.in_(list(values))
 
 
-@dataclass(frozen=True)
-class Stored:
-    """What the database holds of a listed job, for the change decision and the history."""
-
-    v1_updated_at: datetime | None
-    v1_hash: str | None
-    v2_updated_at: datetime | None
-    hydration_status: str
-    outcome: tuple[Any, ...]  # (status, result type, confidence, error_message), as in history
-
-
 def stored_state(conn: Connection, job_ids: Sequence[str]) -> dict[str, Stored]:
     """One query for a page: what the change decision and the history need, per listed id."""
     if not job_ids:
@@ -78,9 +70,12 @@ def stored_state(conn: Connection, job_ids: Sequence[str]) -> dict[str, Stored]:
             j.v1_updated_at,
             j.v1_hash,
             j.v2_updated_at,
+            j.v2_hash,
             j.hydration_status,
             j.status,
+            j.updated_at,
             j.error_message,
+            j.v2_credits_pending,
             r.type,
             r.confidence,
         )
@@ -89,17 +84,21 @@ def stored_state(conn: Connection, job_ids: Sequence[str]) -> dict[str, Stored]:
     )
     return {
         row.id: Stored(
-            row.v1_updated_at,
-            row.v1_hash,
-            row.v2_updated_at,
-            row.hydration_status,
-            (row.status, row.type, row.confidence, row.error_message),
+            v1_updated_at=row.v1_updated_at,
+            v1_hash=row.v1_hash,
+            v2_updated_at=row.v2_updated_at,
+            v2_hash=row.v2_hash,
+            hydration_status=row.hydration_status,
+            status=row.status,
+            updated_at=row.updated_at,
+            credits_missing=bool(row.v2_credits_pending),
+            history_key=(row.status, row.type, row.confidence, row.error_message),
         )
         for row in rows
     }
 
 
-def outcome_of(rows: JobRows) -> tuple[Any, ...]:
+def history_key(rows: JobRows) -> tuple[Any, ...]:
     """The part of a job whose changes the history records."""
     result = rows.result or {}
     return (rows.job["status"], result.get("type"), result.get("confidence"), rows.job["error_message"])
@@ -112,11 +111,11 @@ def record_history(
     (or that is new). Written in the page's transaction, so a retried page never doubles it."""
     entries = []
     for job in jobs:
-        outcome = outcome_of(job)
+        key = history_key(job)
         before = stored.get(job.job_id)
-        if before is not None and before.outcome == outcome:
+        if before is not None and before.history_key == key:
             continue
-        status, result_type, confidence, error = outcome
+        status, result_type, confidence, error = key
         entries.append(
             {
                 "job_id": job.job_id,
@@ -449,3 +448,232 @@ def analyze(conn: Connection) -> None:
     O(table)."""
     quote = conn.dialect.identifier_preparer.quote
     conn.execute(text("ANALYZE " + ", ".join(quote(t.name) for t in GROWING_TABLES)))
+
+
+# -- the page transaction --------------------------------------------------------------------------
+
+
+@dataclass
+class PageWrite:
+    """Everything one page writes, decided before its transaction opens."""
+
+    scope: str
+    rows: list[JobRows]
+    #: Stored jobs whose hydration failed this time: kept, flagged for the next run.
+    failed: dict[str, str]
+    #: Quarantine records (endpoint, item_key, job_id, reason, raw).
+    bad: list[dict[str, Any]]
+    #: Every id the page listed (malformed ones included): not deleted.
+    seen: list[str]
+    #: Per endpoint, the ids that came back valid: their open quarantine rows are resolved.
+    resolved: dict[str, list[str]]
+
+
+@dataclass
+class KnownSets:
+    """Small sets read once per run that let the common page skip the statements fixing them."""
+
+    open_quarantine: set[tuple[str, str]]
+    deleted: set[str]
+
+    @classmethod
+    def read(cls, conn: Connection) -> KnownSets:
+        return cls(open_quarantine(conn), deleted_job_ids(conn))
+
+
+def commit_page(conn: Connection, page: PageWrite, *, run_id: int, now: datetime, known: KnownSets) -> None:
+    """A page's rows, history, quarantine and sightings, in the caller's transaction (which also
+    writes the checkpoint, so that both land or neither)."""
+    # Read in the transaction, not from the plan: a page planned while an earlier one was still
+    # committing may have seen a job before that page wrote it.
+    current = stored_state(conn, [r.job_id for r in page.rows]) if page.rows else {}
+    upsert_jobs(conn, page.rows)
+    record_history(conn, page.rows, current, run_id, now)
+    mark_hydration_failed(conn, page.failed)
+    for record in page.bad:
+        record["scope"] = page.scope
+    quarantine(conn, page.bad, run_id, now)
+    for endpoint, job_ids in page.resolved.items():
+        fixed = [j for j in job_ids if (endpoint, j) in known.open_quarantine]
+        if fixed:
+            resolve_quarantine(conn, endpoint, fixed, run_id, now)
+            known.open_quarantine.difference_update((endpoint, j) for j in fixed)
+    mark_seen(conn, page.scope, page.seen, now)
+    back = [j for j in page.seen if j in known.deleted]
+    if back:
+        undelete(conn, back)
+        known.deleted.difference_update(back)
+
+
+# -- the delete guard ------------------------------------------------------------------------------
+
+
+def count_live(conn: Connection, scope: str) -> int:
+    """Jobs this scope's walks have listed that are not marked deleted."""
+    s, j = etl_job_seen.c, classify_jobs.c
+    stmt = (
+        select(func.count())
+        .select_from(etl_job_seen.join(classify_jobs, j.id == s.job_id))
+        .where(s.scope == scope, j.deleted_at.is_(None))
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def count_unseen(
+    conn: Connection, scope: str, walk_started_at: datetime, *, only_v2_known: bool = False
+) -> int:
+    """How many live jobs ``mark_deleted`` would tombstone after a walk started at this time."""
+    s, j = etl_job_seen.c, classify_jobs.c
+    stmt = (
+        select(func.count())
+        .select_from(etl_job_seen.join(classify_jobs, j.id == s.job_id))
+        .where(s.scope == scope, s.last_seen_at < walk_started_at, j.deleted_at.is_(None))
+    )
+    if only_v2_known:
+        stmt = stmt.where(j.hydration_status != "not_found")
+    return int(conn.execute(stmt).scalar_one())
+
+
+# -- the v2 walk plan ------------------------------------------------------------------------------
+
+
+def _scope_jobs(scope: str) -> Any:
+    """Live jobs this scope has listed: its membership is what its walks saw."""
+    s, j = etl_job_seen.c, classify_jobs.c
+    return etl_job_seen.join(classify_jobs, j.id == s.job_id), (s.scope == scope) & j.deleted_at.is_(None)
+
+
+def newest_created_at(conn: Connection, scope: str) -> datetime | None:
+    joined, where = _scope_jobs(scope)
+    return conn.execute(
+        select(func.max(classify_jobs.c.created_at)).select_from(joined).where(where)
+    ).scalar()
+
+
+def newest_updated_at(conn: Connection) -> datetime | None:
+    """The service's clock as far as we can tell: the newest ``updated_at`` it has sent us."""
+    return conn.execute(select(func.max(classify_jobs.c.updated_at))).scalar()
+
+
+def unfinished_job_ids(conn: Connection, scope: str, *, created_before: datetime | None) -> list[str]:
+    """Jobs the database holds as pending or running (older than ``created_before``, if given)."""
+    joined, where = _scope_jobs(scope)
+    j = classify_jobs.c
+    stmt = select(j.id).select_from(joined).where(where, j.status.in_(("pending", "running")))
+    if created_before is not None:
+        stmt = stmt.where((j.created_at < created_before) | j.created_at.is_(None))
+    return list(conn.execute(stmt.order_by(j.id)).scalars())
+
+
+def credit_candidates(
+    conn: Connection, scope: str, *, finished_since: datetime, created_before: datetime | None
+) -> list[str]:
+    """Finished jobs v2 answered for whose credits billing has not recorded yet, finished at or
+    after ``finished_since`` (older than ``created_before``, if given)."""
+    joined, where = _scope_jobs(scope)
+    j = classify_jobs.c
+    stmt = (
+        select(j.id)
+        .select_from(joined)
+        .where(
+            where,
+            j.status.in_(("completed", "partial", "failed", "cancelled")),
+            j.v2_credits_pending.is_(True),
+            j.updated_at >= finished_since,
+        )
+    )
+    if created_before is not None:
+        stmt = stmt.where((j.created_at < created_before) | j.created_at.is_(None))
+    return list(conn.execute(stmt.order_by(j.id)).scalars())
+
+
+def created_at_quantiles(conn: Connection, scope: str, parts: int) -> list[datetime]:
+    """``parts - 1`` cut points that split the scope's stored ``created_at`` into equal counts."""
+    joined, where = _scope_jobs(scope)
+    j = classify_jobs.c
+    total = int(
+        conn.execute(
+            select(func.count()).select_from(joined).where(where, j.created_at.is_not(None))
+        ).scalar_one()
+    )
+    if parts < 2 or total < parts:
+        return []
+    cuts: list[datetime] = []
+    for k in range(1, parts):
+        value = conn.execute(
+            select(j.created_at)
+            .select_from(joined)
+            .where(where, j.created_at.is_not(None))
+            .order_by(j.created_at)
+            .offset(k * total // parts)
+            .limit(1)
+        ).scalar()
+        if value is not None and (not cuts or value > cuts[-1]):
+            cuts.append(value)
+    return cuts
+
+
+@dataclass
+class Window:
+    """One created_at window of a parallel v2 walk and where its walk stands."""
+
+    scope: str
+    walk_kind: str
+    created_from: datetime | None
+    created_to: datetime | None
+    next_page_token: str | None
+    pages_done: int
+    done: bool
+    walk_started_at: datetime
+
+    @property
+    def key(self) -> str:
+        return "|".join(t.isoformat() if t else "" for t in (self.created_from, self.created_to))
+
+
+def read_windows(conn: Connection, scope: str, walk_kind: str) -> list[Window]:
+    w = etl_walk_windows.c
+    rows = conn.execute(
+        select(etl_walk_windows).where(w.scope == scope, w.walk_kind == walk_kind).order_by(w.window_key)
+    )
+    return [
+        Window(
+            r.scope,
+            r.walk_kind,
+            r.created_from,
+            r.created_to,
+            r.next_page_token,
+            r.pages_done,
+            bool(r.done),
+            r.walk_started_at,
+        )
+        for r in rows
+    ]
+
+
+def write_windows(conn: Connection, windows: Sequence[Window], now: datetime) -> None:
+    _upsert(
+        conn,
+        etl_walk_windows,
+        [
+            {
+                "scope": w.scope,
+                "walk_kind": w.walk_kind,
+                "window_key": w.key,
+                "created_from": w.created_from,
+                "created_to": w.created_to,
+                "next_page_token": w.next_page_token,
+                "pages_done": w.pages_done,
+                "done": w.done,
+                "walk_started_at": w.walk_started_at,
+                "updated_at": now,
+            }
+            for w in windows
+        ],
+        ["scope", "walk_kind", "window_key"],
+    )
+
+
+def forget_windows(conn: Connection, scope: str, walk_kind: str) -> None:
+    w = etl_walk_windows.c
+    conn.execute(delete(etl_walk_windows).where(w.scope == scope, w.walk_kind == walk_kind))

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from etl.sync import Counters, ScopeOutcome
+from etl.runs import Counters, ScopeReport
 
 #: Attributes of a LogRecord that are not extra fields.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -84,7 +84,7 @@ class PageReporter:
         if self.progress is not None:
             self.progress.stop()
 
-    def __call__(self, outcome: ScopeOutcome, page: Counters) -> None:
+    def __call__(self, outcome: ScopeReport, page: Counters) -> None:
         self.totals.add(page)
         t = self.totals
         elapsed = max(time.monotonic() - self.started, 1e-6)

@@ -120,6 +120,11 @@ def canonical_status(v1_status: str | None, v2_status: str | None) -> str:
     return V1_STATUS[v1_status]
 
 
+def storable_raw(raw: Any) -> Any:
+    """A raw payload as the databases can store it (placeholder until hostile text is handled)."""
+    return raw
+
+
 def payload_hash(raw: Any) -> str:
     """A stable fingerprint of a payload, to notice a change that did not move ``updated_at``."""
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from etl.runs import SyncResult
 from etl.schema import (
     classify_jobs,
     classify_parsing_configs,
@@ -17,7 +18,6 @@ from etl.schema import (
     etl_scope_sources,
     etl_sync_runs,
 )
-from etl.sync import SyncResult
 
 
 def summary_dict(result: SyncResult) -> dict[str, Any]:

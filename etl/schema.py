@@ -269,3 +269,38 @@ etl_scope_sources = Table(
     Column("reason", Text),
     CheckConstraint("list_source IN ('v1', 'v2')", name="list_source"),
 )
+
+# -- revision 0006: the v2 walk plan ---------------------------------------------------------------
+
+# Fingerprint of the v2 list item as served: notices a listed change that did not move updated_at
+# (the v1 path has v1_hash). A body fetched with expand=usage does not change it.
+classify_jobs.append_column(Column("v2_hash", String(32)))
+# True while the service reports usage without credits (billing has not recorded them yet), or
+# while a listed item without usage could not be fetched with expand=usage: the sync fetches the
+# job again until its credits appear or --credits-lag has passed since it finished.
+classify_jobs.append_column(Column("v2_credits_pending", Boolean))
+
+etl_walk_windows = Table(
+    "etl_walk_windows",
+    metadata,
+    # One created_at window of a parallel v2 walk, with its own page checkpoint: a killed walk
+    # resumes every window where it stopped. Rows live while the walk is under way.
+    Column("scope", String, primary_key=True),
+    # "full": a window of the scope's full reconciliation walk; "partition": a --created-after /
+    # --created-before run, which never touches the scope's incremental state or deletions.
+    Column("walk_kind", String(16), primary_key=True),
+    # The window's bounds, rendered: "<from>|<to>" (either side may be empty: unbounded).
+    Column("window_key", String, primary_key=True),
+    Column("created_from", _utc()),
+    Column("created_to", _utc()),
+    Column("next_page_token", Text),
+    Column("pages_done", Integer, nullable=False, server_default="0"),
+    Column("done", Boolean, nullable=False, server_default=false()),
+    Column("walk_started_at", _utc(), nullable=False),
+    Column("updated_at", _utc(), nullable=False),
+)
+
+# What kind of run it was (v1 walk, v2 incremental, v2 full walk, partition) and its counters
+# beyond the job counts, as JSON: list requests per part of the plan, credit fetches, guards.
+etl_sync_runs.append_column(Column("run_kind", String(32)))
+etl_sync_runs.append_column(Column("details", JsonType))

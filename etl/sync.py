@@ -1,8 +1,20 @@
-"""The walk: per page list → decide → hydrate → normalize → load → checkpoint, one transaction a page.
+"""A run: for each scope, choose the list source and the plan, walk it, and guard the deletions.
 
-Prints nothing; returns a ``SyncResult``. Incremental by row, not by high-water mark: each listed
-job's ``updated_at`` (and payload fingerprint) is compared with what the database holds, so a job
-changed behind the cursor mid-walk is still picked up by the next run.
+Prints nothing; returns a ``runs.SyncResult``. The plans:
+
+* **v1 walk** (``--list-source v1``, or ``auto`` while the v1 list answers): the whole list,
+  sequentially, hydrating new and changed jobs through the v2 get (``pages``, ``walk``).
+* **v2 full walk** (first run of a scope, every ``--full-walk-every``, ``--full-walk``): every job of
+  the scope, split into created_at windows walked ``--list-concurrency`` at a time, each with its
+  own checkpoint. Falls back to one sequential walk when the service ignores the window filters.
+* **v2 incremental** (other runs): jobs created since the newest stored one minus ``--lookback``;
+  the unfinished ones (``status=PENDING|RUNNING``); stored unfinished jobs the service no longer
+  lists as unfinished, by ``job_ids``; finished jobs still waiting for their credits.
+* **v2 partition** (``--created-after`` / ``--created-before``): one window, its own checkpoint,
+  no effect on the scope's incremental state or deletions.
+
+Only a complete walk of every job (v1 walk, v2 full walk) marks deletions, and only within the
+delete guard: it never tombstones most of a scope unless ``--allow-mass-delete``.
 """
 
 from __future__ import annotations
@@ -10,40 +22,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from etl import load
+from etl import load, runs, v2plan
 from etl.api import ClassifyApi, Source
-from etl.errors import (
-    AuthError,
-    DatabaseError,
-    FatalApiError,
-    InterruptedRun,
-    InvalidItem,
-    ListRouteGone,
-    PageTokenRejected,
-)
+from etl.errors import AuthError, ConfigError, DatabaseError, FatalApiError, InterruptedRun, ListRouteGone
 from etl.locks import LockGuard, scope_locks
-from etl.models import V1Job
-from etl.normalize import JobRows, build_rows, parse_v1, parse_v2, payload_hash
+from etl.pages import Fetches, PagePlanner, WindowIgnored
+from etl.runs import ScopeReport, SyncResult, utcnow
+from etl.schema import etl_sync_runs
+from etl.stats import StatsSchedule
+from etl.walk import NoCheckpoint, PageCallback, ScopeCheckpoint, Stream, Walker, WindowCheckpoint
 
 log = logging.getLogger("etl.sync")
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["PageCallback", "Scope", "SyncOptions", "SyncResult", "build_scopes", "run_sync"]
 
 
 @dataclass(frozen=True)
 class Scope:
-    """A slice of the API walked on its own, with its own checkpoint."""
+    """A slice of the API walked on its own, with its own checkpoints."""
 
     key: str
     params: dict[str, str]
@@ -61,63 +64,6 @@ def build_scopes(project_ids: Sequence[str], organization_id: str | None) -> lis
 
 
 @dataclass
-class Counters:
-    pages: int = 0
-    listed: int = 0
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    hydrated: int = 0
-    not_found: int = 0
-    failed: int = 0
-    quarantined: int = 0
-    deleted: int = 0
-
-    def add(self, other: Counters) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
-
-
-@dataclass
-class ScopeOutcome:
-    scope: str
-    source: str
-    counters: Counters = field(default_factory=Counters)
-    complete: bool = False
-    resumed_from_page: int = 0
-    switched: bool = False
-    error: str | None = None
-
-
-@dataclass
-class SyncResult:
-    run_id: int | None
-    started_at: datetime
-    finished_at: datetime | None = None
-    scopes: list[ScopeOutcome] = field(default_factory=list)
-    totals: Counters = field(default_factory=Counters)
-    requests: dict[str, int] = field(default_factory=dict)
-    retries: int = 0
-
-    @property
-    def duration_s(self) -> float:
-        end = self.finished_at or utcnow()
-        return (end - self.started_at).total_seconds()
-
-    @property
-    def ok(self) -> bool:
-        return all(s.error is None for s in self.scopes)
-
-    @property
-    def outcome(self) -> str:
-        if not self.ok:
-            return "failed"
-        if self.totals.failed or self.totals.quarantined:
-            return "partial"
-        return "success"
-
-
-@dataclass
 class SyncOptions:
     page_size: int = 100
     full_refresh: bool = False
@@ -127,546 +73,351 @@ class SyncOptions:
     lookahead_pages: int = 3
     #: Walk and compare only: no v2 request, no write of any kind (not even the run record).
     dry_run: bool = False
+    allow_mass_delete: bool = False
+    #: Pages without a new job a walk may list before it is stopped; 0: 2 × stored ÷ page + 1,000.
+    max_walk_pages: int = 0
+    lookback: timedelta = timedelta(days=1)
+    full_walk_every: timedelta = timedelta(hours=24)
+    full_walk: bool = False
+    list_concurrency: int = 8
+    credits_lag: timedelta = timedelta(days=3)
+    credits: bool = True
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    @property
+    def partition(self) -> bool:
+        return self.created_after is not None or self.created_before is not None
 
 
-@dataclass
-class _PagePlan:
-    """What one page will write, decided before the transaction opens."""
-
-    counters: Counters
-    now: datetime
-    rows: list[JobRows] = field(default_factory=list)
-    stored: dict[str, load.Stored] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-    bad: list[dict[str, Any]] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)
-    resolved: dict[str, list[str]] = field(default_factory=dict)
-    v2_walk: bool = False
-
-
-def _parse_or_none(v1_raw: Any) -> V1Job | None:
-    if v1_raw is None:
-        return None
-    try:
-        return parse_v1(v1_raw)
-    except InvalidItem:
-        return None
-
-
-@dataclass
-class _Listed:
-    """A queue item from the lister: a page being planned, a restart marker, or an error."""
-
-    plan: asyncio.Task[_PagePlan] | None = None
-    next_token: str | None = None
-    error: Exception | None = None
-    restarted_at: datetime | None = None
-
-
-@dataclass
-class _Hydration:
-    status: str  # ok | not_found | failed
-    raw: Any = None
-    error: str | None = None
-
-
-PageCallback = Callable[[ScopeOutcome, Counters], None]
-
-
-class _StatsSchedule:
-    """PostgreSQL: ANALYZE the growing tables each time the job count has doubled since the
-    statistics were last taken (from 1,000 jobs on). A cold sync of n jobs analyzes about log2(n)
-    times, each a fixed-size sample; a routine run on a large table never does (autovacuum's job).
-    ANALYZE runs in a worker thread on a connection of its own, beside the page commits (its lock
-    does not conflict with row writes), so the pipeline never waits for it."""
-
-    FLOOR = 1_000
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._base: int | None = None  # jobs covered by the newest statistics
-        self._added = 0
-        self._failed = False
-        self._task: asyncio.Task[None] | None = None
-
-    def page_committed(self, new_jobs: int) -> None:
-        """Count a committed page's new jobs; start an ANALYZE when the tables have doubled."""
-        if self._failed or new_jobs <= 0:
-            return
-        if self._base is None:
-            with self.engine.connect() as conn:
-                self._base = load.estimated_jobs(conn)
-        self._added += new_jobs
-        due = self._base + self._added >= max(2 * self._base, self.FLOOR)
-        if due and (self._task is None or self._task.done()):
-            self._base, self._added = self._base + self._added, 0
-            self._task = asyncio.create_task(asyncio.to_thread(self._analyze, self._base))
-
-    async def wait(self) -> None:
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    def _analyze(self, jobs: int) -> None:
-        started = time.monotonic()
-        try:
-            with self.engine.begin() as conn:
-                load.analyze(conn)
-        except SQLAlchemyError as exc:  # e.g. not the tables' owner: slower, never wrong
-            self._failed = True
-            reason = type(exc).__name__
-            log.warning("could not refresh the planner statistics (%s); continuing without", reason)
-            return
-        log.debug("planner statistics refreshed at ~%d jobs in %.2f s", jobs, time.monotonic() - started)
+#: A complete walk that would tombstone more than this share of a scope's live jobs is refused.
+MASS_DELETE_SHARE = 0.5
 
 
 class Syncer:
-    """Runs the walk for a list of scopes against one engine and one API client."""
+    """Runs the plans of a list of scopes against one engine and one API client."""
 
     def __init__(
-        self,
-        engine: Engine,
-        api: ClassifyApi,
-        options: SyncOptions,
-        *,
-        on_page: PageCallback | None = None,
+        self, engine: Engine, api: ClassifyApi, options: SyncOptions, *, on_page: PageCallback | None = None
     ) -> None:
-        self.engine = engine
-        self.api = api
-        self.options = options
-        self.on_page = on_page
-        self._open_quarantine: set[tuple[str, str]] = set()
-        self._deleted: set[str] = set()
-        self._lock = LockGuard()
-        # One bound on v2 requests in flight for the whole run, shared by the pages in the pipeline.
-        self._semaphore = asyncio.Semaphore(options.concurrency)
-        # A dry run writes nothing, so it has no statistics to refresh.
-        analyzes = engine.dialect.name == "postgresql" and not options.dry_run
-        self._stats = _StatsSchedule(engine) if analyzes else None
+        self.engine, self.api, self.options, self.on_page = engine, api, options, on_page
+        self.fetches = Fetches(api, asyncio.Semaphore(options.concurrency))
+        self.lock = LockGuard()
+        self.known = load.KnownSets(set(), set())
+        self.stats = (
+            StatsSchedule(engine) if engine.dialect.name == "postgresql" and not options.dry_run else None
+        )
+        self.service_now: datetime | None = None
 
     async def run(self, scopes: Sequence[Scope]) -> SyncResult:
         """Walk every scope under its lock; one scope failing does not stop the others."""
         if self.options.dry_run:
-            return await self._run_locked(scopes)
-        with scope_locks(self.engine, [s.key for s in scopes]) as self._lock:
-            return await self._run_locked(scopes)
+            return await self._run_scopes(scopes, SyncResult(run_id=None, started_at=utcnow()))
+        with scope_locks(self.engine, [s.key for s in scopes]) as self.lock:
+            started = utcnow()
+            with self.engine.begin() as conn:
+                run_id = runs.start(
+                    conn, [s.key for s in scopes], started_at=started, full_refresh=self.options.full_refresh
+                )
+                self.known = load.KnownSets.read(conn)
+            return await self._run_scopes(scopes, SyncResult(run_id=run_id, started_at=started))
 
-    async def _run_locked(self, scopes: Sequence[Scope]) -> SyncResult:
-        started = utcnow()
-        keys = [s.key for s in scopes]
-        with self.engine.begin() as conn:
-            if self.options.dry_run:
-                conn.rollback()
-                return await self._run_scopes(scopes, SyncResult(run_id=None, started_at=started), 0)
-            load.abandon_stale_runs(conn, keys, now=started)
-            run_id = load.start_run(
-                conn, started_at=started, full_refresh=self.options.full_refresh, scopes=keys
-            )
-            # Small sets, read once: they let the common page skip the statements that fix them up.
-            self._open_quarantine = load.open_quarantine(conn)
-            self._deleted = load.deleted_job_ids(conn)
-        return await self._run_scopes(scopes, SyncResult(run_id=run_id, started_at=started), run_id)
-
-    async def _run_scopes(self, scopes: Sequence[Scope], result: SyncResult, run_id: int) -> SyncResult:
+    async def _run_scopes(self, scopes: Sequence[Scope], result: SyncResult) -> SyncResult:
+        with self.engine.connect() as conn:
+            self.service_now = load.newest_updated_at(conn)
         try:
             for scope in scopes:
-                outcome = ScopeOutcome(scope.key, "v1")
-                result.scopes.append(outcome)
+                report = ScopeReport(scope.key, "v1")
+                result.scopes.append(report)
                 try:
-                    await self._walk(scope, outcome, run_id)
+                    await self._scope(scope, report, result.run_id or 0)
                 except AuthError:
                     raise
                 except (FatalApiError, DatabaseError) as exc:
-                    # One failing scope does not stop the others; its checkpoint is intact.
-                    outcome.error = str(exc)
+                    report.error = str(exc)  # its checkpoints are intact; the other scopes go on
                     log.error("scope %s failed: %s", scope.key, exc)
                 finally:
-                    result.totals.add(outcome.counters)
+                    result.totals.add(report.counters)
         except BaseException as exc:
-            self._finish(result, outcome="failed" if isinstance(exc, Exception) else "interrupted", error=exc)
+            self._close(result, "failed" if isinstance(exc, Exception) else "interrupted", exc)
             raise
-        self._finish(result, outcome=result.outcome, error=None)
+        finally:
+            if self.stats is not None:
+                await self.stats.wait()
+        self._close(result, result.outcome, None)
         return result
 
-    def _finish(self, result: SyncResult, *, outcome: str, error: BaseException | None) -> None:
-        result.finished_at = utcnow()
-        result.requests = dict(self.api.stats.requests)
-        result.retries = self.api.stats.retries
-        errors = [f"{s.scope}: {s.error}" for s in result.scopes if s.error]
-        if error is not None:
-            errors.append(str(error) or type(error).__name__)
-        if result.run_id is None:  # dry run
-            return
-        try:
-            with self.engine.begin() as conn:
-                load.update_run(
-                    conn,
-                    result.run_id,
-                    finished_at=result.finished_at,
-                    outcome=outcome,
-                    message="; ".join(errors)[:4000] or None,
-                    **_run_counters(result.totals),
-                )
-        except Exception:  # the database may be what failed; the caller reports the original error
-            log.warning("could not record the end of run %s", result.run_id)
+    def _close(self, result: SyncResult, outcome: str, error: BaseException | None) -> None:
+        result.requests, result.retries = dict(self.api.stats.requests), self.api.stats.retries
+        runs.finish(self.engine, result, outcome=outcome, error=error)
 
-    async def _walk(self, scope: Scope, outcome: ScopeOutcome, run_id: int) -> None:
-        source = self._source_for(scope)
-        outcome.source = source
-        try:
-            await self._walk_source(scope, source, outcome, run_id)
-        except ListRouteGone as exc:
-            if self.options.source != "auto" or source != "v1":
-                raise FatalApiError(f"scope {scope.key}: {exc} (try --list-source v2)") from None
-            log.warning(
-                "scope %s: the v1 list is retired (%s); switching this scope to the v2 list for good",
-                scope.key,
-                exc,
+    # -- choosing the source and the plan ---------------------------------------------------------
+
+    async def _scope(self, scope: Scope, report: ScopeReport, run_id: int) -> None:
+        source = self.options.source
+        if source == "auto":
+            with self.engine.connect() as conn:
+                source = "v2" if load.chosen_source(conn, scope.key) == "v2" else "v1"
+        report.source = source
+        if self.options.partition and source != "v2":
+            raise ConfigError(
+                "--created-after / --created-before need the v2 list (--list-source v2): the v1 list "
+                "cannot filter by date"
             )
-            if not self.options.dry_run:
-                with self.engine.begin() as conn:
-                    load.choose_source(conn, scope.key, "v2", f"v1 list answered HTTP {exc.status}", utcnow())
-            outcome.source, outcome.switched = "v2", True
+        if source == "v2":
+            return await self._v2(scope, report, run_id)
+        try:
+            await self._sequential(scope, "v1", report, run_id)
+        except ListRouteGone as exc:
+            if self.options.source != "auto":
+                raise FatalApiError(f"scope {scope.key}: {exc} (try --list-source v2)") from None
+            log.warning("scope %s: the v1 list answers HTTP %s; trying the v2 list", scope.key, exc.status)
+            report.source, report.switched = "v2", True
             try:
-                await self._walk_source(scope, "v2", outcome, run_id)
+                await self._v2(scope, report, run_id, switch_reason=f"v1 list answered HTTP {exc.status}")
             except ListRouteGone as exc2:
                 raise FatalApiError(
                     f"neither list endpoint exists at {self.api.base_url} ({exc2}): check --base-url"
                 ) from None
 
-    def _source_for(self, scope: Scope) -> Source:
-        if self.options.source != "auto":
-            return self.options.source
+    async def _v2(
+        self, scope: Scope, report: ScopeReport, run_id: int, switch_reason: str | None = None
+    ) -> None:
         with self.engine.connect() as conn:
-            return "v2" if load.chosen_source(conn, scope.key) == "v2" else "v1"
+            cp = load.read_checkpoint(conn, scope.key, "v2")
+            windows = load.read_windows(conn, scope.key, "full")
+        walker = self._walker(scope, report, run_id)
+        if switch_reason is not None:  # recorded with the first v2 page that commits, not before
+            walker.on_commit = self._record_switch(walker, scope.key, switch_reason)
+        last_full = cp.last_complete_walk_at if cp is not None else None
+        if self.options.partition:
+            return await self._partition(scope, report, walker)
+        due = last_full is None or utcnow() - last_full >= self.options.full_walk_every
+        if self.options.full_walk or self.options.full_refresh or due or windows:
+            return await self._full_walk(scope, report, walker, windows)
+        await self._incremental(scope, report, walker)
 
-    async def _walk_source(self, scope: Scope, source: Source, outcome: ScopeOutcome, run_id: int) -> None:
-        """Walk one scope's list from its checkpoint (kept per scope and source) to the end.
+    def _record_switch(self, walker: Walker, scope: str, reason: str) -> Callable[[Connection], None]:
+        def record(conn: Connection) -> None:
+            load.choose_source(conn, scope, "v2", reason, utcnow())
+            walker.on_commit = None
+            log.warning("scope %s: the v1 list is retired; this scope uses the v2 list from now on", scope)
 
-        A pipeline: the list runs ahead (tokens chain, so one page at a time), each listed page is
-        decided and hydrated as soon as it arrives (all pages share one bound on requests in flight),
-        and pages commit strictly in order, each with the token of the page after it. So requests stay
-        in flight across page boundaries while the checkpoint stays exact.
-        """
+        return record
+
+    def _walker(self, scope: Scope, report: ScopeReport, run_id: int) -> Walker:
+        o = self.options
+        planner = PagePlanner(
+            self.engine,
+            self.fetches,
+            list(scope.params.items()),
+            force=o.full_refresh,
+            dry_run=o.dry_run,
+            credits=o.credits,
+            credits_lag=o.credits_lag,
+            service_now=self.service_now,
+        )
         with self.engine.connect() as conn:
-            cp = load.read_checkpoint(conn, scope.key, source)
-        if cp is None:
-            cp = load.Checkpoint(scope.key, source, None, 0, None, None)
+            live = load.count_live(conn, scope.key)
+        budget = o.max_walk_pages or 2 * (live // o.page_size + 1) + 1_000
+        after = self.stats.page_committed if self.stats is not None else None
+        return Walker(
+            self.engine, self.api, planner, report, run_id, self.known, self.lock, o.page_size,
+            o.lookahead_pages, o.dry_run, budget, self.on_page,
+            after_commit=(lambda plan: after(plan.counters.new)) if after else None,
+        )  # fmt: skip
+
+    # -- the plans ----------------------------------------------------------------------------------
+
+    async def _sequential(
+        self, scope: Scope, source: Source, report: ScopeReport, run_id: int, walker: Walker | None = None
+    ) -> None:
+        """Walk the whole list from the scope's checkpoint (kept per scope and source) to its end."""
+        walker = walker or self._walker(scope, report, run_id)
+        report.kind = f"{source} walk" if source == "v1" else "v2 sequential walk"
+        with self.engine.connect() as conn:
+            cp = load.read_checkpoint(conn, scope.key, source) or load.Checkpoint(
+                scope.key, source, None, 0, None, None
+            )
         if self.options.full_refresh or cp.next_page_token is None:
             cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
         else:
-            outcome.resumed_from_page = cp.pages_done
+            report.resumed_from_page = cp.pages_done
             log.info("scope %s: resuming the %s walk after page %d", scope.key, source, cp.pages_done)
-        queue: asyncio.Queue[_Listed] = asyncio.Queue(maxsize=self.options.lookahead_pages)
-        producer = asyncio.create_task(self._list_ahead(scope, source, cp.next_page_token, queue))
-        try:
-            while True:
-                item = await queue.get()
-                if item.error is not None:
-                    raise item.error
-                if item.plan is None:  # the walk restarted from page 1
-                    cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, item.restarted_at
-                    continue
-                plan = await item.plan
-                # The commit runs in a worker thread so that responses keep flowing meanwhile.
-                await asyncio.to_thread(self._commit_page, scope, plan, run_id, cp, item.next_token)
-                if self._stats is not None:
-                    self._stats.page_committed(plan.counters.new)
-                outcome.counters.add(plan.counters)
-                if self.on_page is not None:
-                    self.on_page(outcome, plan.counters)
-                if cp.next_page_token is None:
-                    outcome.complete = True
-                    return
-        finally:
-            producer.cancel()
-            pending: list[asyncio.Task[Any]] = [producer]
-            while not queue.empty():
-                left = queue.get_nowait()
-                if left.plan is not None:
-                    left.plan.cancel()
-                    pending.append(left.plan)
-            await asyncio.gather(*pending, return_exceptions=True)
-            if self._stats is not None:
-                await self._stats.wait()
 
-    async def _list_ahead(
-        self, scope: Scope, source: Source, token: str | None, queue: asyncio.Queue[_Listed]
+        def on_end(conn: Connection, walk_started_at: datetime, now: datetime) -> None:
+            self._walk_complete(conn, scope.key, report, walk_started_at, now, source, run_id)
+
+        checkpoint = ScopeCheckpoint(cp, on_end)
+        await walker.walk(Stream("walk", source, list(scope.params.items()), checkpoint, cp.next_page_token))
+        report.complete = True
+
+    async def _full_walk(
+        self, scope: Scope, report: ScopeReport, walker: Walker, windows: list[load.Window]
     ) -> None:
-        """List pages in order, start each one's planning, and queue them for the committer."""
-        restarted = False
+        report.kind = "v2 full walk"
+        if windows and not self.options.full_refresh:
+            report.resumed_from_page = sum(w.pages_done for w in windows)
+        else:
+            windows = await self._plan_windows(scope, report)
+        todo = [w for w in windows if not w.done]
+        limit = asyncio.Semaphore(self.options.list_concurrency)
+
+        async def one(w: load.Window) -> None:
+            async with limit:
+                bounds = (w.created_from, w.created_to)
+                params = [*scope.params.items(), *v2plan.window_params(bounds)]
+                await walker.walk(
+                    Stream("window", "v2", params, WindowCheckpoint(w), w.next_page_token, bounds)
+                )
+
         try:
-            while True:
-                try:
-                    page = await self.api.list_page(
-                        source, scope.params, page_token=token, page_size=self.options.page_size
-                    )
-                except PageTokenRejected as exc:
-                    if restarted or token is None:
-                        raise FatalApiError(
-                            f"scope {scope.key}: {exc} even after restarting the walk"
-                        ) from None
-                    log.warning(
-                        "scope %s: page token rejected (%s); restarting the walk from page 1", scope.key, exc
-                    )
-                    restarted, token = True, None
-                    # Stamped here, before any page of the new walk is planned (and marked seen).
-                    await queue.put(_Listed(restarted_at=utcnow()))
-                    continue
-                plan = asyncio.create_task(self._plan_page(scope, source, page.items))
-                next_token = page.next_page_token if page.items else None
-                await queue.put(_Listed(plan=plan, next_token=next_token))
-                if next_token is None:
-                    return
-                token = next_token
-        except Exception as exc:  # handed to the committer, which raises it in order
-            await queue.put(_Listed(error=exc))
+            await _all(one(w) for w in todo)
+        except WindowIgnored as exc:
+            log.warning("scope %s: %s; walking the whole list sequentially instead", scope.key, exc)
+            report.warnings.append(str(exc))
+            with self.engine.begin() as conn:
+                load.forget_windows(conn, scope.key, "full")
+            return await self._sequential(scope, "v2", report, walker.run_id, walker)
+        if not self.options.dry_run:
+            with self.engine.begin() as conn:
+                now = utcnow()
+                self._walk_complete(
+                    conn, scope.key, report, windows[0].walk_started_at, now, "v2", walker.run_id
+                )
+                load.forget_windows(conn, scope.key, "full")
+                cp = load.read_checkpoint(conn, scope.key, "v2") or load.Checkpoint(
+                    scope.key, "v2", None, 0, None, None
+                )
+                cp.walk_started_at, cp.last_complete_walk_at = windows[0].walk_started_at, now
+                load.write_checkpoint(conn, cp, now)
+        report.complete = True
 
-    async def _plan_page(self, scope: Scope, source: Source, items: list[Any]) -> _PagePlan:
-        if source == "v1":
-            return await self._plan_v1_page(scope, items)
-        return self._plan_v2_page(items)
-
-    def _parse_items(
-        self, items: list[Any], endpoint: str, parse: Callable[[Any], Any], plan: _PagePlan
-    ) -> dict[str, tuple[Any, Any]]:
-        listed: dict[str, tuple[Any, Any]] = {}
-        for raw in items:
-            try:
-                job = parse(raw)
-            except InvalidItem as exc:
-                plan.bad.append(_quarantine_record(endpoint, raw, exc))
-                if exc.job_id:
-                    plan.seen.append(exc.job_id)  # present though malformed: not deleted
-                continue
-            listed[job.id] = (job, raw)  # a duplicate id within a page: the last one wins
-        plan.seen.extend(listed)
-        plan.resolved[endpoint] = list(listed)
-        return listed
-
-    async def _plan_v1_page(self, scope: Scope, items: list[Any]) -> _PagePlan:
-        """v1: decide per row against the database, hydrate what changed through v2 get."""
-        plan = _PagePlan(Counters(pages=1, listed=len(items)), utcnow())
-        listed = self._parse_items(items, "v1_list", parse_v1, plan)
+    async def _plan_windows(self, scope: Scope, report: ScopeReport) -> list[load.Window]:
+        """Equal-count windows from the stored created_at; on a first walk, found by probing."""
+        started, parts = utcnow(), max(1, self.options.list_concurrency * 2)
         with self.engine.connect() as conn:
-            plan.stored = load.stored_state(conn, list(listed))
-        to_hydrate = self._decide(listed, plan.stored, plan.counters)
-        if self.options.dry_run:
-            return plan  # new + changed is what a real run would hydrate
-        hydrated = await self._hydrate(to_hydrate, scope)
-        v2_ok: list[str] = []
-        for job_id in to_hydrate:
-            job, raw = listed[job_id]
-            h = hydrated[job_id]
-            v2 = None
-            if h.status == "ok":
-                try:
-                    v2 = parse_v2(h.raw)
-                    v2_ok.append(job_id)
-                except InvalidItem as exc:
-                    plan.bad.append(_quarantine_record("v2_get", h.raw, exc, job_id=job_id))
-                    h = _Hydration("failed", raw=h.raw, error=f"quarantined: {exc.reason}")
-            if h.status == "failed":
-                plan.counters.failed += 1
-                if job_id in plan.stored:
-                    plan.failed[job_id] = h.error or "hydration failed"
-                    continue
-            elif h.status == "ok":
-                plan.counters.hydrated += 1
-            else:
-                plan.counters.not_found += 1
-            plan.rows.append(
-                build_rows(
-                    v1=job,
-                    v1_raw=raw,
-                    v2=v2,
-                    v2_raw=h.raw if v2 is not None else None,
-                    hydration_status=h.status,
-                    hydration_error=h.error,
-                    now=plan.now,
-                )
-            )
-        plan.resolved["v2_get"] = v2_ok
-        return plan
+            cuts = load.created_at_quantiles(conn, scope.key, parts)
+        if not cuts and parts > 1:
+            cuts, probes = await v2plan.discover_cuts(
+                self.api, list(scope.params.items()), parts=parts, now=started,
+                concurrency=self.options.list_concurrency,
+            )  # fmt: skip
+            report.list_requests["window probes"] = probes
+        windows = [
+            load.Window(scope.key, "full", low, high, None, 0, False, started)
+            for low, high in v2plan.windows_from_cuts(cuts)
+        ]
+        if not self.options.dry_run:
+            with self.engine.begin() as conn:
+                load.forget_windows(conn, scope.key, "full")
+                load.write_windows(conn, windows, started)
+        return windows
 
-    def _plan_v2_page(self, items: list[Any]) -> _PagePlan:
-        """v2 list: items carry the v2 shape already, so no per-job request. A job known from v1
-        keeps its v1 columns (and its partial status), rebuilt from the stored v1 payload."""
-        plan = _PagePlan(Counters(pages=1, listed=len(items)), utcnow(), v2_walk=True)
-        listed = self._parse_items(items, "v2_list", parse_v2, plan)
-        changed: list[str] = []
+    async def _partition(self, scope: Scope, report: ScopeReport, walker: Walker) -> None:
+        report.kind = "v2 partition"
+        o = self.options
         with self.engine.connect() as conn:
-            plan.stored = load.stored_state(conn, list(listed))
-            for job_id, (job, _raw) in listed.items():
-                have = plan.stored.get(job_id)
-                if have is None:
-                    plan.counters.new += 1
-                elif (
-                    self.options.full_refresh
-                    or have.v2_updated_at != job.updated_at
-                    or have.hydration_status != "ok"
-                ):
-                    plan.counters.changed += 1
-                else:
-                    plan.counters.unchanged += 1
-                    continue
-                changed.append(job_id)
-            if self.options.dry_run:
-                return plan
-            v1_raws = load.stored_v1_raw(conn, changed)
-        for job_id in changed:
-            job, raw = listed[job_id]
-            v1 = _parse_or_none(v1_raws.get(job_id))
-            plan.counters.hydrated += 1
-            plan.rows.append(
-                build_rows(
-                    v1=v1,
-                    v1_raw=v1_raws.get(job_id) if v1 is not None else None,
-                    v2=job,
-                    v2_raw=raw,
-                    hydration_status="ok",
-                    hydration_error=None,
-                    now=plan.now,
-                )
-            )
-        return plan
-
-    def _commit_page(
-        self, scope: Scope, plan: _PagePlan, run_id: int, cp: load.Checkpoint, next_token: str | None
-    ) -> None:
-        """The page's rows, history, quarantine, sightings and checkpoint: one transaction."""
-        now = plan.now
-        plan.counters.quarantined = len(plan.bad)
-        for record in plan.bad:
-            record["scope"] = scope.key
-            log.warning("quarantined a %s record: %s", record["endpoint"], record["reason"])
-        cp.pages_done += 1
-        cp.next_page_token = next_token
-        walk_complete = next_token is None
-        if walk_complete:
-            cp.last_complete_walk_at = now
-        if self.options.dry_run:
-            return
-        self._lock.check()
-        t0 = time.perf_counter()
-        with self.engine.begin() as conn:
-            # Read in the transaction, not from the plan: a page planned while an earlier one was
-            # still committing may have seen a job before that page wrote it.
-            current = load.stored_state(conn, [r.job_id for r in plan.rows]) if plan.rows else {}
-            load.upsert_jobs(conn, plan.rows)
-            load.record_history(conn, plan.rows, current, run_id, now)
-            load.mark_hydration_failed(conn, plan.failed)
-            load.quarantine(conn, plan.bad, run_id, now)
-            for endpoint, job_ids in plan.resolved.items():
-                self._resolve(conn, endpoint, job_ids, run_id, now)
-            load.mark_seen(conn, scope.key, plan.seen, now)
-            back = [j for j in plan.seen if j in self._deleted]
-            if back:
-                load.undelete(conn, back)
-                self._deleted.difference_update(back)
-            if walk_complete and cp.walk_started_at is not None:
-                plan.counters.deleted = load.mark_deleted(
-                    conn, scope.key, cp.walk_started_at, now, only_v2_known=plan.v2_walk
-                )
-                endpoint = "v2_list" if plan.v2_walk else "v1_list"
-                load.resolve_unseen_quarantine(conn, scope.key, endpoint, cp.walk_started_at, run_id, now)
-            load.write_checkpoint(conn, cp, now)
-            load.update_run(conn, run_id, **_run_counters_increment(plan.counters))
-        log.debug(
-            "scope %s page %d committed in %.1f ms (%d rows)",
-            scope.key,
-            cp.pages_done,
-            (time.perf_counter() - t0) * 1000,
-            len(plan.rows),
+            saved = {w.key: w for w in load.read_windows(conn, scope.key, "partition")}
+        window = load.Window(
+            scope.key, "partition", o.created_after, o.created_before, None, 0, False, utcnow()
         )
+        window = saved.get(window.key, window)
+        report.resumed_from_page = window.pages_done
+        bounds = (o.created_after, o.created_before)
+        params = [*scope.params.items(), *v2plan.window_params(bounds)]
+        await walker.walk(
+            Stream("partition", "v2", params, WindowCheckpoint(window), window.next_page_token, bounds)
+        )
+        if not o.dry_run:
+            with self.engine.begin() as conn:
+                load.forget_windows(conn, scope.key, "partition")
+        report.complete = True
 
-    def _decide(
-        self, listed: dict[str, tuple[Any, Any]], stored: dict[str, load.Stored], counters: Counters
-    ) -> list[str]:
-        """Which listed v1 jobs need a v2 request: new, changed, or not successfully hydrated yet."""
-        to_hydrate: list[str] = []
-        for job_id, (job, raw) in listed.items():
-            have = stored.get(job_id)
-            if have is None:
-                counters.new += 1
-            elif (
-                self.options.full_refresh
-                or have.v1_updated_at != job.updated_at
-                or have.v1_hash != payload_hash(raw)
-                or have.hydration_status in ("failed", "pending")
-            ):
-                counters.changed += 1
-            else:
-                counters.unchanged += 1
-                continue
-            to_hydrate.append(job_id)
-        return to_hydrate
+    async def _incremental(self, scope: Scope, report: ScopeReport, walker: Walker) -> None:
+        report.kind = "v2 incremental"
+        base = list(scope.params.items())
+        with self.engine.connect() as conn:
+            newest = load.newest_created_at(conn, scope.key)
+        since = newest - self.options.lookback if newest is not None else None
+        recent = Stream("recent", "v2", [*base, *v2plan.window_params((since, None))], NoCheckpoint())
+        older = v2plan.window_params((None, since)) if since is not None else []
+        running = [
+            Stream("unfinished", "v2", [*base, ("status", s), *older], NoCheckpoint())
+            for s in ("PENDING", "RUNNING")
+        ]
+        await _all(walker.walk(s) for s in (recent, *running))
+        with self.engine.connect() as conn:
+            # Stored as unfinished, older than the window, and not listed as unfinished any more:
+            # finished (or deleted) since the last run. Load them by id, whatever their age.
+            left = load.unfinished_job_ids(conn, scope.key, created_before=since)
+        if left:
+            url_bytes = len(self.api.base_url) + 200 + sum(len(k) + len(v) + 2 for k, v in base)
+            batches = v2plan.id_batches(left, url_bytes)
+            await _all(
+                walker.walk(
+                    Stream("finished since", "v2", [*base, *(("job_ids", j) for j in b)], NoCheckpoint())
+                )
+                for b in batches
+            )
+        await self._backfill_credits(scope, walker, since)
+        report.complete = True
 
-    def _resolve(
-        self, conn: Connection, endpoint: str, job_ids: list[str], run_id: int, now: datetime
-    ) -> None:
-        fixed = [j for j in job_ids if (endpoint, j) in self._open_quarantine]
-        if fixed:
-            load.resolve_quarantine(conn, endpoint, fixed, run_id, now)
-            self._open_quarantine.difference_update((endpoint, j) for j in fixed)
+    async def _backfill_credits(self, scope: Scope, walker: Walker, since: datetime | None) -> None:
+        """Finished jobs outside the window still without credits: one GET each, within the lag."""
+        if not self.options.credits or self.options.dry_run:
+            return
+        now = walker.planner.service_now or utcnow()
+        with self.engine.connect() as conn:
+            ids = load.credit_candidates(
+                conn, scope.key, finished_since=now - self.options.credits_lag, created_before=since
+            )
+        if not ids:
+            return
+        plan = await walker.planner.credits_page(ids, scope.key)
+        async with walker.commit_lock:
+            await asyncio.to_thread(walker.commit_plan, plan)
+        walker.report.counters.add(plan.counters)
 
-    async def _hydrate(self, job_ids: list[str], scope: Scope) -> dict[str, _Hydration]:
-        if not job_ids:
-            return {}
-        semaphore = self._semaphore
+    # -- deletions ----------------------------------------------------------------------------------
 
-        async def one(job_id: str) -> _Hydration:
-            async with semaphore:
-                try:
-                    raw = await self.api.get_job(job_id, scope.params)
-                except (FatalApiError, DatabaseError) as exc:
-                    return _Hydration("failed", error=str(exc))
-            return _Hydration("not_found") if raw is None else _Hydration("ok", raw=raw)
-
-        results = await asyncio.gather(*(one(j) for j in job_ids))
-        failures = [r for r in results if r.status == "failed"]
-        if len(failures) == len(results) and len(results) >= 3:
-            # Every hydration of the page failed: the API is down, not a job broken. Fail the run
-            # with the checkpoint intact instead of flagging a whole page as failed.
-            raise FatalApiError(f"every v2 request of the page failed; last error: {failures[-1].error}")
-        return dict(zip(job_ids, results, strict=True))
-
-
-_RUN_FIELDS = {
-    "pages": "pages",
-    "listed": "jobs_listed",
-    "new": "jobs_new",
-    "changed": "jobs_changed",
-    "unchanged": "jobs_unchanged",
-    "hydrated": "jobs_hydrated",
-    "not_found": "jobs_not_found",
-    "failed": "jobs_failed",
-    "quarantined": "jobs_quarantined",
-    "deleted": "jobs_deleted",
-}
-
-
-def _quarantine_record(
-    endpoint: str, raw: Any, exc: InvalidItem, *, job_id: str | None = None
-) -> dict[str, Any]:
-    job_id = job_id or exc.job_id
-    return {
-        "endpoint": endpoint,
-        "item_key": job_id or f"sha256:{payload_hash(raw)}",
-        "job_id": job_id,
-        "reason": exc.reason[:4000],
-        "raw": raw if isinstance(raw, dict | list) else {"unparsed": repr(raw)[:4000]},
-    }
+    def _walk_complete(
+        self, conn: Connection, scope: str, report: ScopeReport, walk_started_at: datetime, now: datetime,
+        source: Source, run_id: int,
+    ) -> None:  # fmt: skip
+        """A complete walk of every job: mark the jobs it did not list deleted, within the guard."""
+        if report.counters.listed == 0 and load.count_live(conn, scope) == 0:
+            warning = f"scope {scope}: the walk listed no jobs; check --project-id / --organization-id"
+            log.warning(warning)
+            report.warnings.append(warning)
+        only_v2 = source == "v2"
+        gone = load.count_unseen(conn, scope, walk_started_at, only_v2_known=only_v2)
+        live = load.count_live(conn, scope)
+        if gone and not self.options.allow_mass_delete and (gone == live or gone > MASS_DELETE_SHARE * live):
+            report.guard = (
+                f"the complete walk did not list {gone} of the scope's {live} live jobs; none marked deleted "
+                "(a wrong --project-id, --organization-id or --base-url?). If they really are gone, "
+                "run again with --allow-mass-delete"
+            )
+            log.warning("scope %s: %s", scope, report.guard)
+            return
+        deleted = load.mark_deleted(conn, scope, walk_started_at, now, only_v2_known=only_v2)
+        report.counters.deleted += deleted
+        load.update_run(conn, run_id, jobs_deleted=etl_sync_runs.c.jobs_deleted + deleted)
+        load.resolve_unseen_quarantine(conn, scope, f"{source}_list", walk_started_at, run_id, now)
 
 
-def _run_counters(c: Counters) -> dict[str, int]:
-    return {col: getattr(c, name) for name, col in _RUN_FIELDS.items()}
-
-
-def _run_counters_increment(c: Counters) -> dict[str, Any]:
-    from etl.schema import etl_sync_runs
-
-    return {col: etl_sync_runs.c[col] + getattr(c, name) for name, col in _RUN_FIELDS.items()}
+async def _all(coroutines: Any) -> None:
+    """Run coroutines together; the first failure cancels the rest, which are awaited before it is
+    raised (so no request is left running on a client about to close)."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def run_sync(
@@ -677,10 +428,11 @@ def run_sync(
     *,
     on_page: PageCallback | None = None,
 ) -> SyncResult:
-    """Synchronous entry point: run the walk on a fresh event loop.
+    """Synchronous entry point: run the plans on a fresh event loop.
 
-    SIGINT and SIGTERM cancel the run: the pipeline stops, a commit already under way finishes
-    (or never started), the checkpoint stays at the last committed page, and InterruptedRun is raised.
+    SIGINT and SIGTERM cancel the run: every task is cancelled and awaited before the client
+    closes, a commit already under way finishes (or never started), the checkpoints stay at the
+    last committed page, and InterruptedRun is raised.
     """
 
     async def main() -> SyncResult:
@@ -694,9 +446,14 @@ def run_sync(
                 handled.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 pass
+        syncer: Syncer | None = None
         try:
             async with api_factory() as api:
-                return await Syncer(engine, api, options, on_page=on_page).run(scopes)
+                syncer = Syncer(engine, api, options, on_page=on_page)
+                try:
+                    return await syncer.run(scopes)
+                finally:
+                    await asyncio.gather(*syncer.fetches.cancel(), return_exceptions=True)
         except asyncio.CancelledError:
             raise InterruptedRun(INTERRUPTED) from None
         finally:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from etl.api import ClassifyApi, retry_after_seconds
+from etl.api import MAX_BODY_BYTES, ClassifyApi, UntrustedPage, quote_id, retry_after_seconds
 from etl.errors import AuthError, FatalApiError, ListRouteGone, PageTokenRejected
 
 KEY = "sk-test-secret-123"
@@ -155,12 +156,73 @@ def test_retired_list_route(status: int) -> None:
         run(handler, list_v1())
 
 
-def test_get_job_404_is_none_and_200_is_the_body() -> None:
+def test_get_job_404_is_not_found_and_200_is_the_body_asked_with_expand_usage() -> None:
     handler, seen = sequence(
         httpx.Response(404, json={"detail": "not found"}), httpx.Response(200, json={"id": "j"})
     )
     result, _ = run(handler, lambda api: api.get_job("j", {"project_id": "p1"}))
-    assert result is None
+    assert result.status == "not_found"
     result, _ = run(handler, lambda api: api.get_job("j", {}))
-    assert result == {"id": "j"}
+    assert result.status == "ok" and result.body == {"id": "j"}
     assert seen[0].url.path == "/api/v2/classify/j" and seen[0].url.params["project_id"] == "p1"
+    assert seen[0].url.params.get_list("expand") == ["usage"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"id": "other"}, "the answer is for 'other'"),
+        ({"id": "J"}, "the answer is for 'J'"),
+        (None, "NoneType body"),
+        ([1, 2], "list body"),
+    ],
+)
+def test_get_job_answer_for_another_id_or_not_a_job_is_bad(body: object, reason: str) -> None:
+    handler, _ = sequence(httpx.Response(200, content=json.dumps(body).encode()))
+    result, _ = run(handler, lambda api: api.get_job("j", {}))
+    assert result.status == "bad" and reason in (result.reason or "")
+
+
+def test_get_job_without_expand_support_asks_again_without_it_and_remembers() -> None:
+    rejected = httpx.Response(422, json={"detail": [{"loc": ["query", "expand"], "msg": "extra"}]})
+    handler, seen = sequence(
+        rejected, httpx.Response(200, json={"id": "j"}), httpx.Response(200, json={"id": "k"})
+    )
+
+    async def two(api: ClassifyApi) -> tuple[object, object]:
+        return await api.get_job("j", {}), await api.get_job("k", {})
+
+    (first, second), _ = run(handler, two)
+    assert first.status == "ok" and second.status == "ok"  # type: ignore[attr-defined]
+    assert [r.url.params.get_list("expand") for r in seen] == [["usage"], [], []]
+
+
+@pytest.mark.parametrize("token", [7, {"t": 1}, ["a"], True])
+def test_a_page_token_that_is_not_a_string_makes_the_page_untrusted(token: object) -> None:
+    handler, _ = sequence(httpx.Response(200, json={"items": [{"id": "a"}], "next_page_token": token}))
+    with pytest.raises(UntrustedPage, match="next_page_token"):
+        run(handler, list_v1())
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_null_or_empty_token_ends_the_walk(token: object) -> None:
+    handler, _ = sequence(httpx.Response(200, json={"items": [{"id": "a"}], "next_page_token": token}))
+    page, _ = run(handler, list_v1())
+    assert page.next_page_token is None
+
+
+@pytest.mark.parametrize(
+    ("job_id", "encoded"),
+    [("..", "%2E%2E"), (".", "%2E"), ("a;b", "a%3Bb"), ("a/b", "a%2Fb"), ("é", "%C3%A9"), ("a b", "a%20b")],
+)
+def test_job_ids_are_one_opaque_path_segment(job_id: str, encoded: str) -> None:
+    assert quote_id(job_id) == encoded
+
+
+def test_a_body_over_the_cap_is_unusable() -> None:
+    handler, _ = sequence(httpx.Response(200, content=b"[" + b"0," * (MAX_BODY_BYTES // 2) + b"0]"))
+    with pytest.raises(UntrustedPage, match="over"):
+        run(handler, list_v1())
+    handler, _ = sequence(httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000))
+    result, _ = run(handler, lambda api: api.get_job("j", {}))
+    assert result.status == "bad" and "nested too deeply" in (result.reason or "")

@@ -1,0 +1,128 @@
+"""The change rule: a listed item and what the database holds of it → what this run must do.
+
+Pure: no database, no network. Both list sources go through the same two steps:
+
+1. ``read_page`` validates a page's raw items, quarantines the malformed ones (with the raw payload
+   and the reason) and resolves duplicate ids within the page (the last valid copy wins; a
+   malformed copy is quarantined all the same).
+2. ``change`` compares one valid item with its stored state: ``new``, ``changed`` or ``unchanged``.
+   A job is changed when its listed ``updated_at`` moved, when the item's payload fingerprint
+   differs (a change that did not move ``updated_at``), or when its last hydration did not succeed.
+   Timestamps are compared as instants, so ``...Z`` and ``...+00:00`` are the same time.
+
+``wants_credits`` says whether a finished job still needs ``GET ?expand=usage`` because billing
+has not recorded its credits yet, within the ``--credits-lag`` window after it finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from etl.errors import InvalidItem
+from etl.normalize import V1_STATUS, V2_STATUS, payload_hash, storable_raw
+
+Change = Literal["new", "changed", "unchanged"]
+ListSource = Literal["v1", "v2"]
+#: Canonical statuses after which a job only changes by a re-run.
+FINISHED = frozenset({"completed", "partial", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds of a listed job, for the change decision and the history."""
+
+    v1_updated_at: datetime | None
+    v1_hash: str | None
+    v2_updated_at: datetime | None
+    v2_hash: str | None
+    hydration_status: str
+    status: str
+    updated_at: datetime | None
+    credits_missing: bool
+    history_key: tuple[Any, ...]  # (status, result type, confidence, error_message), as in history
+
+
+@dataclass
+class Listed:
+    """One valid list item: the parsed model, the raw payload as served, and its fingerprint."""
+
+    job_id: str
+    job: Any  # V1Job | V2Job
+    raw: Any
+    fingerprint: str
+
+
+@dataclass
+class ReadPage:
+    """A page's items sorted into valid ones (by id, in listing order) and quarantine records."""
+
+    valid: dict[str, Listed] = field(default_factory=dict)
+    bad: list[dict[str, Any]] = field(default_factory=list)
+    #: Every id the page showed, malformed ones included: a job listed at all is not deleted.
+    seen: list[str] = field(default_factory=list)
+
+
+def quarantine_record(endpoint: str, raw: Any, reason: str, *, job_id: str | None = None) -> dict[str, Any]:
+    """A quarantine row: the raw payload (made storable), where it came from, and why."""
+    try:
+        key = job_id or f"sha256:{payload_hash(raw)}"
+    except (TypeError, ValueError, RecursionError):
+        key = f"repr:{repr(raw)[:200]}"
+    stored = storable_raw(raw if isinstance(raw, dict | list) else {"unparsed": repr(raw)[:4000]})
+    return {"endpoint": endpoint, "item_key": key, "job_id": job_id, "reason": reason[:4000], "raw": stored}
+
+
+def read_page(items: Sequence[Any], endpoint: str, parse: Callable[[Any], Any]) -> ReadPage:
+    """Validate a page's items; duplicates within the page resolve to the last valid copy."""
+    page = ReadPage()
+    for raw in items:
+        try:
+            job = parse(raw)
+        except InvalidItem as exc:
+            page.bad.append(quarantine_record(endpoint, raw, exc.reason, job_id=exc.job_id))
+            if exc.job_id:
+                page.seen.append(exc.job_id)  # present though malformed: not deleted
+            continue
+        page.valid.pop(job.id, None)  # a later copy moves to the end, as if listed there
+        page.valid[job.id] = Listed(job.id, job, raw, payload_hash(raw))
+    # A malformed copy of an id that also has a valid copy stays quarantined, under its own key,
+    # so that neither copy is lost; it is never upserted.
+    for record in page.bad:
+        if record["job_id"] in page.valid:
+            record["item_key"] = f"{record['job_id']}#dup:{payload_hash(record['raw'])[:12]}"
+    page.seen.extend(page.valid)
+    return page
+
+
+def change(item: Listed, stored: Stored | None, *, source: ListSource, force: bool = False) -> Change:
+    """New, changed or unchanged: the listed ``updated_at`` and fingerprint against the stored ones."""
+    if stored is None:
+        return "new"
+    if force:
+        return "changed"
+    updated_at = item.job.updated_at
+    if source == "v1":
+        moved = stored.v1_updated_at != updated_at or stored.v1_hash != item.fingerprint
+        retry = stored.hydration_status in ("failed", "pending")
+    else:
+        moved = stored.v2_updated_at != updated_at or stored.v2_hash != item.fingerprint
+        retry = stored.hydration_status != "ok"
+    return "changed" if moved or retry else "unchanged"
+
+
+def canonical_of(job: Any, source: ListSource) -> str:
+    """The canonical status of a listed job on its own (without the other endpoint's view)."""
+    return (V1_STATUS if source == "v1" else V2_STATUS)[job.status]
+
+
+def wants_credits(
+    *, status: str, credits_missing: bool, finished_at: datetime | None, now: datetime, lag: timedelta
+) -> bool:
+    """A finished job without credits is fetched with ``expand=usage`` until ``lag`` after it
+    finished (``finished_at`` is its ``updated_at``, on the service's clock like ``now``)."""
+    if status not in FINISHED or not credits_missing:
+        return False
+    return finished_at is None or now - finished_at <= lag

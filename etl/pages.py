@@ -1,0 +1,313 @@
+"""One listed page → what it writes: validate, decide per row, fetch what must be fetched, build rows.
+
+Both list sources go through ``PagePlanner.plan``:
+
+* v1 list: a new or changed job is hydrated with ``GET /api/v2/classify/{id}?expand=usage``; an
+  unchanged finished job still without credits is fetched again within ``--credits-lag``.
+* v2 list: the item is the v2 job already. A finished job whose item carries no ``usage`` (the
+  list has no ``expand``) is fetched once with ``expand=usage`` for its credits, and again on later
+  runs while billing has not recorded them, within ``--credits-lag``. With ``--no-credits``, never.
+
+Each job is fetched at most once per run while a fetch is in flight: a job listed on two pages
+planned at the same time shares one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from etl import decide, load
+from etl.api import ClassifyApi, Fetched, Source
+from etl.errors import DatabaseError, FatalApiError, InvalidItem
+from etl.normalize import JobRows, build_rows, parse_v1, parse_v2
+from etl.runs import Counters, utcnow
+
+
+class WindowIgnored(FatalApiError):
+    """The service answered a created_at window with jobs outside it: it ignores the filters."""
+
+
+@dataclass
+class PagePlan:
+    counters: Counters
+    now: datetime
+    write: load.PageWrite
+    #: The newest updated_at on the page: the service's clock moves with it.
+    newest_update: datetime | None = None
+
+
+@dataclass
+class Fetches:
+    """GETs in flight, shared by every page of the run; one bound on how many at once."""
+
+    api: ClassifyApi
+    limit: asyncio.Semaphore
+    inflight: dict[tuple[str, bool], asyncio.Task[Fetched]] = field(default_factory=dict)
+
+    async def get(self, job_id: str, params: Sequence[tuple[str, str]], *, usage: bool) -> Fetched:
+        key = (job_id, usage)
+        task = self.inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._get(job_id, params, usage))
+            self.inflight[key] = task
+            task.add_done_callback(lambda _t: self.inflight.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _get(self, job_id: str, params: Sequence[tuple[str, str]], usage: bool) -> Fetched:
+        async with self.limit:
+            try:
+                return await self.api.get_job(job_id, params, usage=usage)
+            except (FatalApiError, DatabaseError) as exc:
+                return Fetched("failed", reason=str(exc))
+
+    def cancel(self) -> list[asyncio.Task[Fetched]]:
+        tasks = list(self.inflight.values())
+        for task in tasks:
+            task.cancel()
+        return tasks
+
+
+@dataclass
+class PagePlanner:
+    engine: Engine
+    fetches: Fetches
+    params: Sequence[tuple[str, str]]  # the scope's filters, re-sent with each GET
+    force: bool = False
+    dry_run: bool = False
+    credits: bool = True
+    credits_lag: timedelta = timedelta(days=3)
+    service_now: datetime | None = None  # the newest updated_at the service has sent us
+
+    async def plan(
+        self, source: Source, items: Sequence[Any], scope: str, *, window: tuple[Any, Any] | None = None
+    ) -> PagePlan:
+        endpoint = f"{source}_list"
+        read = decide.read_page(items, endpoint, parse_v1 if source == "v1" else parse_v2)
+        if window is not None:
+            _check_window(read, window)
+        counters = Counters(pages=1, listed=len(items), quarantined=len(read.bad))
+        plan = PagePlan(counters, utcnow(), load.PageWrite(scope, [], {}, list(read.bad), read.seen, {}))
+        plan.write.resolved[endpoint] = list(read.valid)
+        with self.engine.connect() as conn:
+            stored = load.stored_state(conn, list(read.valid))
+            v1_raws = load.stored_v1_raw(conn, list(read.valid)) if source == "v2" else {}
+        plan.newest_update = max(
+            (i.job.updated_at for i in read.valid.values() if i.job.updated_at), default=None
+        )
+        self._see(plan.newest_update)
+        todo: dict[str, tuple[decide.Listed, decide.Change, bool]] = {}  # id → (item, change, fetch?)
+        for job_id, item in read.valid.items():
+            verdict = decide.change(item, stored.get(job_id), source=source, force=self.force)
+            setattr(counters, verdict, getattr(counters, verdict) + 1)
+            fetch = self._wants_fetch(source, item, verdict, stored.get(job_id))
+            if verdict != "unchanged" or fetch:
+                todo[job_id] = (item, verdict, fetch)
+        if self.dry_run:
+            return plan
+        fetched = await self._fetch_all([j for j, (_i, _v, f) in todo.items() if f])
+        if (
+            source == "v1"
+            and fetched
+            and all(f.status == "failed" for f in fetched.values())
+            and len(fetched) >= 3
+        ):
+            # Every hydration of the page failed: the API is down, not a job broken. Fail the run
+            # with the checkpoint intact instead of flagging a whole page as failed.
+            last = list(fetched.values())[-1]
+            raise FatalApiError(f"every v2 request of the page failed; last error: {last.reason}")
+        for job_id, (item, what, fetch) in todo.items():
+            got = fetched.get(job_id)
+            if got is not None and got.status == "bad":
+                plan.write.bad.append(
+                    decide.quarantine_record("v2_get", got.body, got.reason or "", job_id=job_id)
+                )
+                counters.quarantined += 1
+                got = Fetched("failed", reason=f"quarantined: {got.reason}")
+            if what == "unchanged":
+                counters.credits_fetched += 1
+                if got is None or got.status != "ok" or _credits(got.body) is None:
+                    continue  # billing has still not recorded them: try again next run, within the lag
+            elif fetch and source == "v2":
+                counters.credits_fetched += 1
+            rows = self._rows(source, item, got, stored.get(job_id), v1_raws.get(job_id), plan, counters)
+            if rows is not None:
+                plan.write.rows.append(rows)
+        plan.write.resolved["v2_get"] = [
+            r.job_id for r in plan.write.rows if r.job["hydration_status"] == "ok"
+        ]
+        return plan
+
+    async def credits_page(self, job_ids: Sequence[str], scope: str) -> PagePlan:
+        """Finished jobs still without credits, fetched by id (no list item): the rows are rebuilt
+        from the answer for those whose credits billing has recorded since."""
+        counters = Counters(credits_fetched=len(job_ids))
+        plan = PagePlan(counters, utcnow(), load.PageWrite(scope, [], {}, [], [], {}))
+        fetched = await self._fetch_all(list(job_ids))
+        with self.engine.connect() as conn:
+            stored = load.stored_state(conn, list(job_ids))
+            v1_raws = load.stored_v1_raw(conn, list(job_ids))
+        for job_id, got in fetched.items():
+            if got.status == "bad":
+                plan.write.bad.append(
+                    decide.quarantine_record("v2_get", got.body, got.reason or "", job_id=job_id)
+                )
+                counters.quarantined += 1
+            if got.status != "ok" or _credits(got.body) is None or job_id not in stored:
+                continue
+            try:
+                v2 = parse_v2(got.body)
+            except InvalidItem as exc:
+                plan.write.bad.append(decide.quarantine_record("v2_get", got.body, exc.reason, job_id=job_id))
+                counters.quarantined += 1
+                continue
+            v1 = _parse_or_none(v1_raws.get(job_id))
+            rows = build_rows(
+                v1=v1,
+                v1_raw=v1_raws.get(job_id) if v1 is not None else None,
+                v2=v2,
+                v2_raw=got.body,
+                hydration_status="ok",
+                hydration_error=None,
+                now=plan.now,
+            )
+            rows.job["v2_hash"] = stored[job_id].v2_hash
+            rows.job["v2_credits_pending"] = False
+            plan.write.rows.append(rows)
+            counters.changed += 1
+        plan.write.resolved["v2_get"] = [r.job_id for r in plan.write.rows]
+        return plan
+
+    def _see(self, when: datetime | None) -> None:
+        if when is not None and (self.service_now is None or when > self.service_now):
+            self.service_now = when
+
+    def _wants_fetch(
+        self, source: Source, item: decide.Listed, verdict: str, stored: decide.Stored | None
+    ) -> bool:
+        if source == "v1" and verdict != "unchanged":
+            return True  # hydration
+        if not self.credits or (source == "v2" and isinstance(item.raw, dict) and "usage" in item.raw):
+            return False  # the list carries usage: it is what the service has billed
+        status = decide.canonical_of(item.job, source)
+        if verdict != "unchanged":
+            return source == "v2" and status in decide.FINISHED
+        assert stored is not None
+        return decide.wants_credits(
+            status=stored.status,
+            credits_missing=stored.credits_missing,
+            finished_at=stored.updated_at,
+            now=self.service_now or utcnow(),
+            lag=self.credits_lag,
+        )
+
+    async def _fetch_all(self, job_ids: list[str]) -> dict[str, Fetched]:
+        if not job_ids:
+            return {}
+        results = await asyncio.gather(
+            *(self.fetches.get(j, self.params, usage=self.credits) for j in job_ids)
+        )
+        return dict(zip(job_ids, results, strict=True))
+
+    def _rows(
+        self,
+        source: Source,
+        item: decide.Listed,
+        got: Fetched | None,
+        stored: decide.Stored | None,
+        v1_raw: Any,
+        plan: PagePlan,
+        counters: Counters,
+    ) -> JobRows | None:
+        v2 = v2_raw = None
+        if got is not None and got.status == "ok":
+            try:
+                v2, v2_raw = parse_v2(got.body), got.body
+            except InvalidItem as exc:
+                plan.write.bad.append(
+                    decide.quarantine_record("v2_get", got.body, exc.reason, job_id=item.job_id)
+                )
+                counters.quarantined += 1
+                got = Fetched("failed", reason=f"quarantined: {exc.reason}")
+        if source == "v2":
+            v1 = _parse_or_none(v1_raw)
+            rows = build_rows(
+                v1=v1,
+                v1_raw=v1_raw if v1 is not None else None,
+                v2=v2 or item.job,
+                v2_raw=v2_raw if v2 is not None else item.raw,
+                hydration_status="ok",
+                hydration_error=None,
+                now=plan.now,
+            )
+            counters.hydrated += 1
+            rows.job["v2_hash"] = item.fingerprint
+            rows.job["v2_credits_pending"] = _pending(
+                v2_raw if v2 is not None else item.raw, listed=v2 is None
+            )
+            return rows
+        status = "ok" if v2 is not None else (got.status if got is not None else "failed")
+        if status == "failed":
+            counters.failed += 1
+            if stored is not None:  # keep what we have; the next run tries again
+                plan.write.failed[item.job_id] = (got.reason if got else None) or "hydration failed"
+                return None
+        elif status == "ok":
+            counters.hydrated += 1
+        else:
+            counters.not_found += 1
+        rows = build_rows(
+            v1=item.job,
+            v1_raw=item.raw,
+            v2=v2,
+            v2_raw=v2_raw,
+            hydration_status=status,
+            hydration_error=got.reason if got is not None and status == "failed" else None,
+            now=plan.now,
+        )
+        rows.job["v2_hash"] = None
+        rows.job["v2_credits_pending"] = _pending(v2_raw, listed=False) if v2 is not None else None
+        return rows
+
+
+def _pending(raw: Any, *, listed: bool) -> bool:
+    """Credits still to come: usage reported without credits, or a listed item without usage (its
+    get with expand=usage did not succeed). An answer to expand=usage without usage has none."""
+    if not isinstance(raw, dict):
+        return False
+    usage = raw.get("usage")
+    if isinstance(usage, dict):
+        return usage.get("credits") is None
+    return listed and "usage" not in raw
+
+
+def _credits(body: Any) -> Any:
+    usage = body.get("usage") if isinstance(body, dict) else None
+    return usage.get("credits") if isinstance(usage, dict) else None
+
+
+def _parse_or_none(v1_raw: Any) -> Any:
+    if v1_raw is None:
+        return None
+    try:
+        return parse_v1(v1_raw)
+    except InvalidItem:
+        return None
+
+
+def _check_window(read: decide.ReadPage, window: tuple[Any, Any]) -> None:
+    low, high = window
+    for item in read.valid.values():
+        created = item.job.created_at
+        if created is not None and (
+            (low is not None and created < low) or (high is not None and created > high)
+        ):
+            raise WindowIgnored(
+                f"the v2 list answered the created_at window {low}..{high} with job {item.job_id} "
+                f"created {created.isoformat()}: the service ignores the window filters"
+            )

@@ -1,0 +1,52 @@
+"""Add the v2 walk plan: classify_jobs.v2_hash and v2_credits_pending, etl_walk_windows, run details.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01 10:50:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("classify_jobs") as batch:
+        batch.add_column(sa.Column("v2_hash", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("v2_credits_pending", sa.Boolean(), nullable=True))
+    op.create_table(
+        "etl_walk_windows",
+        sa.Column("scope", sa.String(), nullable=False),
+        sa.Column("walk_kind", sa.String(length=16), nullable=False),
+        sa.Column("window_key", sa.String(), nullable=False),
+        sa.Column("created_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_to", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_page_token", sa.Text(), nullable=True),
+        sa.Column("pages_done", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("done", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("walk_started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "walk_kind", "window_key", name=op.f("pk_etl_walk_windows")),
+    )
+    with op.batch_alter_table("etl_sync_runs") as batch:
+        batch.add_column(sa.Column("run_kind", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("details", JSON_TYPE, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("etl_sync_runs") as batch:
+        batch.drop_column("details")
+        batch.drop_column("run_kind")
+    op.drop_table("etl_walk_windows")
+    with op.batch_alter_table("classify_jobs") as batch:
+        batch.drop_column("v2_credits_pending")
+        batch.drop_column("v2_hash")
