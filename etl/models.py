@@ -48,8 +48,13 @@ def storable_text(value: str) -> str:
     return UNSTORABLE.sub("\ufffd", value)
 
 
-def _storable_id(value: str) -> str:
-    if UNSTORABLE.search(value):
+# Both run before pydantic's own str check, which refuses a lone surrogate outright.
+def _storable(value: Any) -> Any:
+    return storable_text(value) if isinstance(value, str) else value
+
+
+def _storable_id(value: Any) -> Any:
+    if isinstance(value, str) and UNSTORABLE.search(value):
         raise ValueError("an id must be storable as sent: it contains NUL or a lone surrogate")
     return value
 
@@ -85,12 +90,12 @@ def _exact_decimal(value: Any) -> Any:
 
 
 #: Text bound for a text column: NUL and lone surrogates become U+FFFD.
-StorableStr = Annotated[str, Strict(), AfterValidator(storable_text)]
+StorableStr = Annotated[str, Strict(), BeforeValidator(_storable)]
 #: A required id: a non-empty string, made storable.
-RequiredId = Annotated[str, Strict(), Field(min_length=1), AfterValidator(storable_text)]
+RequiredId = Annotated[str, Strict(), Field(min_length=1), BeforeValidator(_storable)]
 #: The job id: non-empty and storable exactly as sent.
-JobId = Annotated[str, Strict(), Field(min_length=1), AfterValidator(_storable_id)]
-Lang = Annotated[str, Strict(), Field(max_length=LANG_MAX_CHARS), AfterValidator(storable_text)]
+JobId = Annotated[str, Strict(), Field(min_length=1), BeforeValidator(_storable_id)]
+Lang = Annotated[str, Strict(), Field(max_length=LANG_MAX_CHARS), BeforeValidator(_storable)]
 Int32 = Annotated[int, Strict(), Field(ge=INT32_MIN, le=INT32_MAX)]
 PageIndex = Annotated[int, Strict()]
 Confidence = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]

@@ -466,7 +466,7 @@ def _parse(
 ) -> _Job:
     job_id = _raw_id(raw)
     try:
-        problem = _survey(raw).broken or _rule_count(raw, rules_at)
+        problem = _rule_count(raw, rules_at) or _survey(raw).broken
         if problem is None:
             job = model.model_validate(raw)
             problem = "; ".join(p for p in checks(job) if p)
