@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from etl.decide import Stored
-from etl.normalize import JobRows
+from etl.normalize import JobRows, restore_raw
 from etl.schema import (
     classify_job_history,
     classify_jobs,
@@ -169,6 +170,8 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact: jsonb_populate_recordset reads the text into the column
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
@@ -425,7 +428,7 @@ def stored_v1_raw(conn: Connection, job_ids: Sequence[str]) -> dict[str, Any]:
         return {}
     j = classify_jobs.c
     rows = conn.execute(select(j.id, j.v1_raw).where(_among(conn, j.id, job_ids), j.v1_raw.is_not(None)))
-    return {r.id: r.v1_raw for r in rows}
+    return {r.id: restore_raw(r.v1_raw) for r in rows}
 
 
 # -- planner statistics --------------------------------------------------------------------------

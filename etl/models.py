@@ -3,22 +3,104 @@
 Tolerant of new fields (``extra="allow"``; the raw JSON is stored anyway) and strict about
 the ones we rely on: an unknown status or mode, a bad timestamp or a missing id is a
 validation error that sends the record to quarantine rather than into the tables.
+
+Strict where lax coercion would change a value's meaning:
+
+* numbers are numbers: a JSON ``true`` is never ``max_pages = 1``, ``confidence = 1.0`` or
+  page 2, and a numeric string is not a number either;
+* strings are strings (an id of ``5`` is not ``"5"``); ``id``, ``project_id`` and ``user_id``
+  are non-empty;
+* timestamps are ISO 8601 strings (not Unix seconds) that stay within years 1-9999 once
+  converted to UTC;
+* integers that land in an ``Integer`` column (``max_pages``) fit PostgreSQL's signed 32 bits;
+* ``confidence`` is a finite number in [0, 1]; credits are finite and exact (``Decimal``,
+  built from the digits the API sent: a JSON ``12.34`` is ``Decimal("12.34")``, never the
+  binary float's expansion);
+* ``lang`` fits its ``String(16)`` column.
+
+Storable text: every string that reaches a text column has NUL and lone surrogates (valid JSON,
+not valid UTF-8) replaced by U+FFFD, which neither PostgreSQL nor SQLite can store otherwise.
+The job ``id`` is the exception: it is a primary key and goes back into request URLs, so an id
+that is not storable as sent is rejected rather than altered.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+
+#: The range of an ``Integer`` column on PostgreSQL (signed 32-bit).
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+#: Width of ``classify_parsing_configs.lang`` (``String(16)``).
+LANG_MAX_CHARS = 16
+
+#: What neither database stores in text: NUL, and UTF-16 surrogates (in a Python ``str`` they
+#: are always lone: ``json.loads`` joins a valid pair into one character).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(value: str) -> str:
+    """``value`` with NUL and lone surrogates replaced by U+FFFD (the same length)."""
+    return UNSTORABLE.sub("\ufffd", value)
+
+
+# Both run before pydantic's own str check, which refuses a lone surrogate outright.
+def _storable(value: Any) -> Any:
+    return storable_text(value) if isinstance(value, str) else value
+
+
+def _storable_id(value: Any) -> Any:
+    if isinstance(value, str) and UNSTORABLE.search(value):
+        raise ValueError("an id must be storable as sent: it contains NUL or a lone surrogate")
+    return value
+
+
+def _iso_text(value: Any) -> Any:
+    # pydantic would read a number as Unix seconds (or milliseconds, by its size): a guess.
+    if not isinstance(value, str | datetime):
+        raise ValueError("a timestamp must be an ISO 8601 string")
+    return value
 
 
 def _as_utc(value: datetime) -> datetime:
     # The API sends "...Z"; a naive timestamp is taken to be UTC rather than local time.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside years 1-9999 once converted to UTC") from None
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+def _exact_decimal(value: Any) -> Any:
+    if value is None or isinstance(value, Decimal):
+        pass
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("credits must be a number")
+    else:
+        # str() of a float is the shortest text that reads back as it: the digits the API sent.
+        value = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if value is not None and not value.is_finite():
+        raise ValueError("credits must be finite")
+    return value
+
+
+#: Text bound for a text column: NUL and lone surrogates become U+FFFD.
+StorableStr = Annotated[str, Strict(), BeforeValidator(_storable)]
+#: A required id: a non-empty string, made storable.
+RequiredId = Annotated[str, Strict(), Field(min_length=1), BeforeValidator(_storable)]
+#: The job id: non-empty and storable exactly as sent.
+JobId = Annotated[str, Strict(), Field(min_length=1), BeforeValidator(_storable_id)]
+Lang = Annotated[str, Strict(), Field(max_length=LANG_MAX_CHARS), BeforeValidator(_storable)]
+Int32 = Annotated[int, Strict(), Field(ge=INT32_MIN, le=INT32_MAX)]
+PageIndex = Annotated[int, Strict()]
+Confidence = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Credits = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
 
 V1Status = Literal["PENDING", "SUCCESS", "ERROR", "PARTIAL_SUCCESS", "CANCELLED"]
 V2Status = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
@@ -29,37 +111,37 @@ class _ApiModel(BaseModel):
 
 
 class Rule(_ApiModel):
-    type: str
-    description: str
+    type: StorableStr
+    description: StorableStr
 
 
 class V1ParsingConfiguration(_ApiModel):
-    lang: str | None = None
-    max_pages: int | None = None
-    target_pages: list[int] | None = None
+    lang: Lang | None = None
+    max_pages: Int32 | None = None
+    target_pages: list[PageIndex] | None = None
 
 
 class V1Job(_ApiModel):
     """An item of ``GET /api/v1/classifier/jobs``."""
 
-    id: str = Field(min_length=1)
-    project_id: str
+    id: JobId
+    project_id: RequiredId
     rules: list[Rule]
     status: V1Status
-    user_id: str
+    user_id: RequiredId
     created_at: UtcDatetime | None = None
     effective_at: UtcDatetime | None = None
-    error_message: str | None = None
-    job_record_id: str | None = None
+    error_message: StorableStr | None = None
+    job_record_id: StorableStr | None = None
     mode: Literal["FAST", "MULTIMODAL"] | None = None
     parsing_configuration: V1ParsingConfiguration | None = None
     updated_at: UtcDatetime | None = None
 
 
 class V2ParsingConfiguration(_ApiModel):
-    lang: str | None = None
-    max_pages: int | None = None
-    target_pages: str | None = None
+    lang: Lang | None = None
+    max_pages: Int32 | None = None
+    target_pages: StorableStr | None = None
 
 
 class V2Configuration(_ApiModel):
@@ -69,32 +151,32 @@ class V2Configuration(_ApiModel):
 
 
 class V2Result(_ApiModel):
-    confidence: float = Field(ge=0.0, le=1.0)
-    reasoning: str
-    type: str | None = None
+    confidence: Confidence
+    reasoning: StorableStr
+    type: StorableStr | None = None
 
 
 class V2Usage(_ApiModel):
-    credits: float | None = None
-    parse_credits: float | None = None
+    credits: Credits | None = None
+    parse_credits: Credits | None = None
 
 
 class V2Job(_ApiModel):
     """``GET /api/v2/classify/{id}`` and an item of ``GET /api/v2/classify``."""
 
-    id: str = Field(min_length=1)
+    id: JobId
     configuration: V2Configuration
     document_input_type: Literal["url", "file_id", "parse_job_id"]
-    file_input: str
-    project_id: str
+    file_input: StorableStr
+    project_id: RequiredId
     status: V2Status
-    user_id: str
-    configuration_id: str | None = None
+    user_id: RequiredId
+    configuration_id: StorableStr | None = None
     created_at: UtcDatetime | None = None
-    error_message: str | None = None
-    parse_job_id: str | None = None
+    error_message: StorableStr | None = None
+    parse_job_id: StorableStr | None = None
     result: V2Result | None = None
-    transaction_id: str | None = None
+    transaction_id: StorableStr | None = None
     updated_at: UtcDatetime | None = None
     usage: V2Usage | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -117,7 +118,7 @@ def test_hydrated_job_takes_v2_values_and_keeps_v1_columns() -> None:
     assert job["status"] == "partial"
     assert job["mode"] == "MULTIMODAL"  # v2 has no mode for it: v1's stands
     assert job["v1_status"] == "PARTIAL_SUCCESS" and job["v2_status"] == "COMPLETED"
-    assert job["v2_usage_credits"] == 1.5 and job["v2_usage_parse_credits"] == 0.5
+    assert job["v2_usage_credits"] == Decimal("1.5") and job["v2_usage_parse_credits"] == Decimal("0.5")
     assert job["v2_raw"]["brand_new_field"] == {"x": 1}  # unknown fields are kept
     assert job["created_at"] == datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
     assert [r["type"] for r in rows.rules] == ["invoice"]
