@@ -298,7 +298,7 @@ def test_data_set_has_the_documented_variety(client: httpx.Client, state: SimSta
     assert {i["status"] for i in v2_items} == set(V2_TO_CANONICAL)
     assert {i["mode"] for i in v1_items} == {"FAST", "MULTIMODAL"}
     assert {i["document_input_type"] for i in v2_items} == {"url", "file_id", "parse_job_id"}
-    assert any("usage" in i for i in v2_items) and any("usage" not in i for i in v2_items)
+    assert not any("usage" in i for i in v2_items)  # usage is opt-in, and the list has no expand
     assert any("error_message" not in i for i in v1_items) and any(
         i.get("error_message") is None for i in v1_items
     )
@@ -469,7 +469,7 @@ def columns(prefix: str, payload: dict[str, Any] | None, fields: tuple[str, ...]
 
 
 def rows_from_payloads(
-    v1: dict[str, Any] | None, v2: dict[str, Any] | None
+    v1: dict[str, Any] | None, v2: dict[str, Any] | None, with_usage: bool = True
 ) -> dict[str, list[dict[str, Any]]]:
     """A small independent loader: what the tables should hold for one job, from the JSON."""
     src = v2 if v2 is not None else v1
@@ -499,6 +499,10 @@ def rows_from_payloads(
         **v2_cols,
         "hydration_status": "ok" if v2 is not None else "not_found",
     }
+    if with_usage:
+        usage = (v2 or {}).get("usage") or {}
+        job["v2_usage_credits"] = usage.get("credits")
+        job["v2_usage_parse_credits"] = usage.get("parse_credits")
     rules = conf["rules"] if conf is not None else src["rules"]
     out: dict[str, list[dict[str, Any]]] = {
         "classify_jobs": [job],
@@ -550,7 +554,7 @@ def test_expected_rows_match_what_the_endpoints_serve(client: httpx.Client, stat
     v1_items, _ = walk(client, V1, page_size=100)
     parts = []
     for item in v1_items:
-        resp = client.get(f"{V2}/{item['id']}")
+        resp = client.get(f"{V2}/{item['id']}", params={"expand": "usage"})
         assert resp.status_code in (200, 404)
         parts.append(rows_from_payloads(item, resp.json() if resp.status_code == 200 else None))
     derived = merge(parts)
@@ -568,10 +572,14 @@ def test_expected_rows_match_what_the_endpoints_serve(client: httpx.Client, stat
 
 def test_expected_rows_for_a_v2_only_loader(client: httpx.Client, state: SimState) -> None:
     v2_items, _ = walk(client, V2, page_size=100)
-    derived = merge([rows_from_payloads(None, item) for item in v2_items])
-    expected = state.expected_rows("v2")
+    derived = merge([rows_from_payloads(None, item, with_usage=False) for item in v2_items])
+    expected = state.expected_rows("v2", credits=False)
     for table in expected:
         assert expected[table] == derived[table], table
+    state.usage_on_list = True
+    v2_items, _ = walk(client, V2, page_size=100)
+    assert all("usage" in item for item in v2_items)
+    assert merge([rows_from_payloads(None, item) for item in v2_items]) == state.expected_rows("v2")
     statuses = {j["status"] for j in expected["classify_jobs"]}
     assert "partial" not in statuses and "running" in statuses
     assert all(j["v1_status"] is None for j in expected["classify_jobs"])
