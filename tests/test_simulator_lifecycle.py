@@ -12,6 +12,8 @@ import pytest
 from etl.simulator import SimState
 from etl.simulator.data import DAY_MS, UNFINISHED, Lifecycle
 from etl.simulator.render import iso_ms
+from tests.test_simulator import ids
+from tests.test_simulator import walk as walk_pages
 
 KEY = "sim-key"
 V1 = "/api/v1/classifier/jobs"
@@ -25,22 +27,7 @@ def state() -> SimState:
 
 
 def walk(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    token = None
-    while True:
-        resp = client.get(
-            path, params={"page_size": 100, **params, **({"page_token": token} if token else {})}
-        )
-        assert resp.status_code == 200, resp.text
-        page = resp.json()
-        items += page["items"]
-        token = page.get("next_page_token")
-        if not token or not page["items"]:
-            return items
-
-
-def ids(items: list[dict[str, Any]]) -> list[str]:
-    return [i["id"] for i in items]
+    return walk_pages(client, path, **{"page_size": 100, **params})[0]
 
 
 # -- the lifecycle ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from etl.simulator import SimState
 from etl.simulator.data import UNFINISHED
+from tests.test_simulator import walk
 
 KEY = "sim-key"
 V2 = "/api/v2/classify"
@@ -21,16 +22,7 @@ def state() -> SimState:
 
 
 def v2_items(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    token = None
-    while True:
-        page = client.get(V2, params={"page_size": 100, **params, **({"page_token": token} if token else {})})
-        assert page.status_code == 200, page.text
-        body = page.json()
-        items += body["items"]
-        token = body.get("next_page_token")
-        if not token or not body["items"]:
-            return items
+    return walk(client, V2, **{"page_size": 100, **params})[0]
 
 
 def get(client: httpx.Client, job_id: str, *expand: str) -> httpx.Response:
