@@ -406,7 +406,7 @@ def test_a_million_jobs_are_cheap_to_hold_and_to_page() -> None:
     tracemalloc.start()
     started = time.process_time()
     big = SimState.generate(1_000_000, seed=1)
-    assert time.process_time() - started < 2
+    assert time.process_time() - started < 2  # ~0.1 s of CPU
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert held / 1_000_000 < 40  # bytes per job, the generated pools included
@@ -419,7 +419,8 @@ def test_a_million_jobs_are_cheap_to_hold_and_to_page() -> None:
             body = json.loads(fn(big, {"page_size": ["100"], "page_token": [token]}).body)
             big.cache.clear()
     per_page = (time.process_time() - started) / 20
-    assert per_page < 0.010  # well under that on a quiet machine; generous for CI
+    # CPU time, not wall time: ~4 ms on a quiet machine; the bound leaves room for a loaded one.
+    assert per_page < 0.025
     assert big.index_of(big.data.codec.encode(999_999)) == 999_999
     assert big.index_of(big.data.codec.encode(1_000_000)) is None
 
