@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from etl.simulator import SimState
+from etl.simulator import SimServer, SimState
 from etl.simulator.data import DAY_MS, UNFINISHED, Lifecycle
 from etl.simulator.render import iso_ms
 from tests.test_simulator import ids
@@ -201,3 +201,30 @@ def test_shuffled_pages_keep_the_walk_complete(client: httpx.Client, state: SimS
         assert set(ids(shuffled[page : page + 50])) == set(ids(ordered[page : page + 50]))
     v1 = walk(client, V1, page_size=37)
     assert sorted(ids(v1)) == sorted(state.live_job_ids())
+
+
+def test_control_routes_for_lifecycle_and_switches(sim: SimServer, state: SimState) -> None:
+    with httpx.Client(base_url=sim.url + "/_sim") as ctl:
+        unfinished = ctl.get("/unfinished").json()["unfinished"]
+        assert unfinished == state.unfinished_job_ids()
+        finished = ctl.post("/finish", params={"k": 2}).json()["finished"]
+        assert set(finished) <= set(unfinished) and not set(finished) & set(state.unfinished_job_ids())
+        assert len(ctl.post("/late-change", params={"k": 3}).json()["changed"]) == 3
+        now = state.now_ms
+        assert ctl.post("/advance-clock", params={"ms": 500}).json() == {"now_ms": now + 500}
+        assert ctl.get("/stats").json()["now_ms"] == now + 500
+        switches = {"expand_support": "reject", "usage_on_list": "1", "billing_lag_ms": "60000"}
+        got = ctl.post("/switches", params=switches).json()
+        assert got == {
+            "expand_support": "reject",
+            "usage_on_list": True,
+            "billing_lag_ms": 60_000,
+            "ignore_window_filters": False,
+            "shuffle_pages": False,
+        }
+        assert state.expand_support == "reject" and state.usage_on_list and state.billing_lag_ms == 60_000
+        assert ctl.post("/switches", params={"expand_support": "maybe"}).status_code == 400
+        assert ctl.post("/switches", params={"shuffle_pages": "on"}).json()["shuffle_pages"] is True
+        state.bad_page_token(1, "number")
+        assert ctl.post("/clear-hostile").json() == {"ok": True}
+        assert not state.hostile.tokens

@@ -284,6 +284,43 @@ def _expire_tokens(s: SimState, r: web.Request) -> dict[str, Any]:
     return {"ok": True}
 
 
+def _finish(s: SimState, r: web.Request) -> dict[str, Any]:
+    return {"finished": s.finish_jobs(_int_param(r, "k"))}
+
+
+def _late_change(s: SimState, r: web.Request) -> dict[str, Any]:
+    return {"changed": s.late_change(_int_param(r, "k"))}
+
+
+def _advance_clock(s: SimState, r: web.Request) -> dict[str, Any]:
+    return {"now_ms": s.advance_clock(_int_param(r, "ms"))}
+
+
+def _clear_hostile(s: SimState, r: web.Request) -> dict[str, Any]:
+    s.clear_hostile()
+    return {"ok": True}
+
+
+SWITCHES = ("expand_support", "usage_on_list", "billing_lag_ms", "ignore_window_filters", "shuffle_pages")
+
+
+def _switches(s: SimState, r: web.Request) -> dict[str, Any]:
+    """Set the behaviour switches given as query parameters (none: just read them)."""
+    for name in SWITCHES:
+        raw = r.query.get(name)
+        if raw is None:
+            continue
+        if name == "expand_support":
+            if raw not in ("yes", "ignore", "reject"):
+                raise ValueError("expand_support is yes, ignore or reject")
+            s.expand_support = raw  # type: ignore[assignment]
+        elif name == "billing_lag_ms":
+            s.billing_lag_ms = _int_param(r, name)
+        else:
+            setattr(s, name, raw.lower() in ("1", "true", "yes", "on"))
+    return {name: getattr(s, name) for name in SWITCHES}
+
+
 CONTROL_ROUTES: dict[tuple[str, str], Callable[[SimState, web.Request], Any]] = {
     ("POST", "/_sim/change"): _change,
     ("POST", "/_sim/add"): _add,
@@ -294,6 +331,12 @@ CONTROL_ROUTES: dict[tuple[str, str], Callable[[SimState, web.Request], Any]] = 
     ("GET", "/_sim/faults"): lambda s, r: s.faults.model_dump(mode="json"),
     ("POST", "/_sim/retire-v1"): _retire_v1,
     ("POST", "/_sim/expire-tokens"): _expire_tokens,
+    ("POST", "/_sim/finish"): _finish,
+    ("POST", "/_sim/late-change"): _late_change,
+    ("POST", "/_sim/advance-clock"): _advance_clock,
+    ("POST", "/_sim/switches"): _switches,
+    ("GET", "/_sim/unfinished"): lambda s, r: {"unfinished": s.unfinished_job_ids()},
+    ("POST", "/_sim/clear-hostile"): _clear_hostile,
     # Ground truth and ids for a checker in another process (datetimes as ISO strings).
     ("GET", "/_sim/expected"): lambda s, r: s.expected_rows(r.query.get("source", "v1")),
     ("GET", "/_sim/jobs"): lambda s, r: {"live": s.live_job_ids(), "deleted": s.deleted_job_ids()},

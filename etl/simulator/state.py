@@ -510,6 +510,7 @@ class SimState:
                 "list_pages_served": self.list_pages_served,
                 "live_jobs": self.live_count,
                 "deleted_jobs": self._n_deleted,
+                "now_ms": self._now_ms,
             }
 
     # -- ground truth ------------------------------------------------------------------------
