@@ -350,3 +350,19 @@ def test_an_endless_body_goes_on_until_the_client_hangs_up(client: httpx.Client,
     assert got > 20 * 2**20
     state.clear_hostile()
     assert client.get(f"{V2}/{job_id}").json()["id"] == job_id
+
+
+def test_switches_refuse_unknown_kinds(state: SimState) -> None:
+    job_id = known_job(state)
+    for call in (
+        lambda: state.bad_page_token(1, "loop"),  # type: ignore[arg-type]
+        lambda: state.bad_page_token(1, "number", endpoint="v2_get"),  # type: ignore[arg-type]
+        lambda: state.bad_page_token(0, "number"),
+        lambda: state.wrong_body_id(job_id, "upper"),  # type: ignore[arg-type]
+        lambda: state.hostile_item(job_id, "emoji"),  # type: ignore[arg-type]
+        lambda: state.hostile_item(job_id, "nul", where="everywhere"),  # type: ignore[arg-type]
+        lambda: state.huge_body("v3_list"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValueError):
+            call()
+    assert state.hostile.tokens == [] and not state.hostile.items and not state.hostile.huge

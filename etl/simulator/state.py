@@ -31,7 +31,7 @@ import threading
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from etl.simulator.data import GAP_MS, UNFINISHED, DataSet, Job, Lifecycle, hash_ints
 from etl.simulator.faults import EndpointKey, Faults
@@ -56,6 +56,11 @@ CACHE_JOBS = 4_096
 TOKEN_EXPIRY_STATUSES = (400, 404, 410, 422)
 ExpandSupport = Literal["yes", "ignore", "reject"]
 NO_CREDITS: UsageShown = (None, None)
+
+
+def _check(value: str, allowed: Any) -> None:
+    if value not in get_args(allowed):
+        raise ValueError(f"{value!r} is not one of {get_args(allowed)}")
 
 
 class RequestRecord(NamedTuple):
@@ -427,6 +432,9 @@ class SimState:
         :mod:`etl.simulator.hostile`); on both lists unless ``endpoint`` names one."""
         if after_page < 1:
             raise ValueError("after_page is 1-based")
+        _check(kind, TokenKind)
+        if endpoint is not None:
+            _check(endpoint, ListKey)
         ends: frozenset[ListKey] = frozenset({endpoint} if endpoint else {"v1_list", "v2_list"})
         with self.lock:
             self.hostile.tokens.append(BadToken(after_page, kind, ends))
@@ -434,11 +442,14 @@ class SimState:
     def wrong_body_id(self, job_id: str, kind: WrongIdKind) -> None:
         """``GET /api/v2/classify/{job_id}`` answers a body with another job's, an unknown, or a
         differently cased ``id``."""
+        _check(kind, WrongIdKind)
         with self.lock:
             self.hostile.wrong_ids[job_id] = kind
 
     def hostile_item(self, job_id: str, kind: HostileKind, where: Where = "both") -> None:
         """Serve this job's payload hostile (see :func:`etl.simulator.hostile.hostile_body`)."""
+        _check(kind, HostileKind)
+        _check(where, Where)
         if kind == "duplicate_malformed" and where != "list":
             raise ValueError("duplicate_malformed is a list page's fault: where='list'")
         with self.lock:
@@ -447,6 +458,7 @@ class SimState:
     def huge_body(self, endpoint: EndpointKey, size_mb: float | None = 50.0) -> None:
         """Answer every authorized request to ``endpoint`` with a streamed body of ``size_mb``
         megabytes (None: one that never ends)."""
+        _check(endpoint, EndpointKey)
         with self.lock:
             self.hostile.huge[endpoint] = None if size_mb is None else int(size_mb * 2**20)
 
