@@ -298,7 +298,7 @@ def test_data_set_has_the_documented_variety(client: httpx.Client, state: SimSta
     assert {i["status"] for i in v2_items} == set(V2_TO_CANONICAL)
     assert {i["mode"] for i in v1_items} == {"FAST", "MULTIMODAL"}
     assert {i["document_input_type"] for i in v2_items} == {"url", "file_id", "parse_job_id"}
-    assert any("usage" in i for i in v2_items) and any("usage" not in i for i in v2_items)
+    assert not any("usage" in i for i in v2_items)  # usage is opt-in, and the list has no expand
     assert any("error_message" not in i for i in v1_items) and any(
         i.get("error_message") is None for i in v1_items
     )
@@ -406,7 +406,7 @@ def test_a_million_jobs_are_cheap_to_hold_and_to_page() -> None:
     tracemalloc.start()
     started = time.process_time()
     big = SimState.generate(1_000_000, seed=1)
-    assert time.process_time() - started < 2
+    assert time.process_time() - started < 2  # ~0.1 s of CPU
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert held / 1_000_000 < 40  # bytes per job, the generated pools included
@@ -419,7 +419,8 @@ def test_a_million_jobs_are_cheap_to_hold_and_to_page() -> None:
             body = json.loads(fn(big, {"page_size": ["100"], "page_token": [token]}).body)
             big.cache.clear()
     per_page = (time.process_time() - started) / 20
-    assert per_page < 0.010  # well under that on a quiet machine; generous for CI
+    # CPU time, not wall time: ~4 ms on a quiet machine; the bound leaves room for a loaded one.
+    assert per_page < 0.025
     assert big.index_of(big.data.codec.encode(999_999)) == 999_999
     assert big.index_of(big.data.codec.encode(1_000_000)) is None
 
@@ -469,7 +470,7 @@ def columns(prefix: str, payload: dict[str, Any] | None, fields: tuple[str, ...]
 
 
 def rows_from_payloads(
-    v1: dict[str, Any] | None, v2: dict[str, Any] | None
+    v1: dict[str, Any] | None, v2: dict[str, Any] | None, with_usage: bool = True
 ) -> dict[str, list[dict[str, Any]]]:
     """A small independent loader: what the tables should hold for one job, from the JSON."""
     src = v2 if v2 is not None else v1
@@ -499,6 +500,10 @@ def rows_from_payloads(
         **v2_cols,
         "hydration_status": "ok" if v2 is not None else "not_found",
     }
+    if with_usage:
+        usage = (v2 or {}).get("usage") or {}
+        job["v2_usage_credits"] = usage.get("credits")
+        job["v2_usage_parse_credits"] = usage.get("parse_credits")
     rules = conf["rules"] if conf is not None else src["rules"]
     out: dict[str, list[dict[str, Any]]] = {
         "classify_jobs": [job],
@@ -550,7 +555,7 @@ def test_expected_rows_match_what_the_endpoints_serve(client: httpx.Client, stat
     v1_items, _ = walk(client, V1, page_size=100)
     parts = []
     for item in v1_items:
-        resp = client.get(f"{V2}/{item['id']}")
+        resp = client.get(f"{V2}/{item['id']}", params={"expand": "usage"})
         assert resp.status_code in (200, 404)
         parts.append(rows_from_payloads(item, resp.json() if resp.status_code == 200 else None))
     derived = merge(parts)
@@ -568,10 +573,14 @@ def test_expected_rows_match_what_the_endpoints_serve(client: httpx.Client, stat
 
 def test_expected_rows_for_a_v2_only_loader(client: httpx.Client, state: SimState) -> None:
     v2_items, _ = walk(client, V2, page_size=100)
-    derived = merge([rows_from_payloads(None, item) for item in v2_items])
-    expected = state.expected_rows("v2")
+    derived = merge([rows_from_payloads(None, item, with_usage=False) for item in v2_items])
+    expected = state.expected_rows("v2", credits=False)
     for table in expected:
         assert expected[table] == derived[table], table
+    state.usage_on_list = True
+    v2_items, _ = walk(client, V2, page_size=100)
+    assert all("usage" in item for item in v2_items)
+    assert merge([rows_from_payloads(None, item) for item in v2_items]) == state.expected_rows("v2")
     statuses = {j["status"] for j in expected["classify_jobs"]}
     assert "partial" not in statuses and "running" in statuses
     assert all(j["v1_status"] is None for j in expected["classify_jobs"])
@@ -590,11 +599,10 @@ def test_expected_rows_columns_match_the_schema(state: SimState) -> None:
 # -- the official client's models ---------------------------------------------------------------------------
 
 
-def test_payloads_validate_against_llama_cloud_2_15_models(client: httpx.Client, state: SimState) -> None:
+def test_v1_payloads_validate_against_llama_cloud_2_15_models(client: httpx.Client, state: SimState) -> None:
+    # v2 payloads are validated against 2.19.0, which documents usage, in test_simulator_models.py.
     pytest.importorskip("llama_cloud")
     from llama_cloud.types.classifier.classify_job import ClassifyJob
-    from llama_cloud.types.classify_get_response import ClassifyGetResponse
-    from llama_cloud.types.classify_list_response import ClassifyListResponse
     from llama_cloud.types.parsing_languages import ParsingLanguages
 
     v1_items, _ = walk(client, V1, page_size=100)
@@ -602,12 +610,8 @@ def test_payloads_validate_against_llama_cloud_2_15_models(client: httpx.Client,
     assert len(v1_items) == 400 and len(v2_items) > 350
     for item in v1_items:
         ClassifyJob.model_validate(item)
-    for item in v2_items:
-        ClassifyListResponse.model_validate(item)
     for item in v2_items[:60]:
-        got = client.get(f"{V2}/{item['id']}").json()
-        assert got == item
-        ClassifyGetResponse.model_validate(got)
+        assert client.get(f"{V2}/{item['id']}").json() == item  # the get without expand: the list item
     with pytest.raises(ValueError):
         ClassifyJob.model_validate({**v1_items[0], "status": "ARCHIVED"})
     assert set(V1_LANGS) == set(get_args(ParsingLanguages))

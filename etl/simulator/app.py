@@ -3,6 +3,11 @@
 Each response is computed under the state's lock, then (outside it) delayed with
 ``asyncio.sleep`` until the injected latency has passed since the request arrived, and written in
 one piece; aiohttp sets TCP_NODELAY, so an injected latency is the latency a client sees.
+
+``GET /api/v2/classify/{job_id}`` is routed on the raw request target, not on aiohttp's decoded
+path: the job id is the one path segment after the prefix, percent-decoded (``%2F`` is part of an
+id, ``%2E%2E`` is the id ".."), while a bare ``.`` or ``..`` segment is a dot segment, as a
+normalizing proxy sees it (404). A request target longer than :data:`MAX_TARGET_BYTES` gets 414.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import asyncio
 import email.utils
 import json
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from pydantic import ValidationError
 
 from etl.simulator.data import hash_ints
@@ -28,6 +35,13 @@ STATE: web.AppKey[SimState] = web.AppKey("state", SimState)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 JSON = "application/json"
+V2_GET_PREFIX = "/api/v2/classify/"
+#: Longer request targets get 414, as behind a typical proxy (8 KB).
+MAX_TARGET_BYTES = 8192
+#: The HTTP parser's own limit on the request line: above MAX_TARGET_BYTES, so that the simulator
+#: (not the parser, which would answer 400) decides.
+MAX_LINE_SIZE = 1 << 20
+HUGE_CHUNK = b" " * 65536
 
 
 def _abort(request: web.Request) -> web.Response:
@@ -68,6 +82,29 @@ def _html(status: int) -> web.Response:
     )
 
 
+async def _stream_huge(request: web.Request, size: int | None) -> web.StreamResponse:
+    """A chunked 200 that looks like JSON and goes on for ``size`` bytes (None: until the client
+    hangs up or the server stops)."""
+    resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    head, sent = b'{"items":[', 0
+    try:
+        await resp.write(head)
+        sent = len(head)
+        while size is None or sent < size:
+            chunk = HUGE_CHUNK if size is None else HUGE_CHUNK[: size - sent]
+            await resp.write(chunk)
+            sent += len(chunk)
+        await resp.write(b"]}")
+        await resp.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        # The client gave up (the point of the exercise) or the server is stopping.
+        if request.transport is not None:
+            request.transport.abort()
+    return resp
+
+
 async def _deliver(request: web.Request, d: Decision, reply: Reply, arrived: float) -> web.StreamResponse:
     # The latency counts from the request's arrival, so the time spent computing the reply is part
     # of it (as on a real server), not added on top: 25 ms injected is 25 ms seen.
@@ -100,8 +137,12 @@ def _api_route(endpoint: EndpointKey, compute: Callable[[SimState, web.Request, 
         arrived = asyncio.get_running_loop().time()
         state = request.app[STATE]
         query: Query = {k: request.query.getall(k) for k in dict.fromkeys(request.query.keys())}
+        huge: int | None | bool = False
         with state.lock:
-            if endpoint == "v1_list" and state.v1_retired:
+            if len(request.raw_path.encode()) > MAX_TARGET_BYTES:
+                # A proxy in front of the API refuses it: no auth, no fault.
+                d, reply = Decision(), Reply(414, dumps({"detail": "URI Too Long"}))
+            elif endpoint == "v1_list" and state.v1_retired:
                 # The route is unpublished: the router answers before any auth or fault.
                 d, reply = Decision(), Reply(404, dumps({"detail": "Not Found"}))
             else:
@@ -114,6 +155,8 @@ def _api_route(endpoint: EndpointKey, compute: Callable[[SimState, web.Request, 
                     reply = _fault_reply(d)
                 elif request.headers.get("Authorization") != f"Bearer {state.api_key}":
                     reply = Reply(401, dumps({"detail": "Invalid authentication token"}))
+                elif endpoint in state.hostile.huge:
+                    huge, reply = state.hostile.huge[endpoint], Reply(200, b"")
                 else:
                     try:
                         reply = compute(state, request, query)
@@ -121,9 +164,13 @@ def _api_route(endpoint: EndpointKey, compute: Callable[[SimState, web.Request, 
                         reply = exc.reply()
             dropped = d.kind == "reset" or (d.kind == "hang" and d.settings.hang_then == "drop")
             status = 0 if dropped else d.status if d.kind == "html" else reply.status
-            state.record(endpoint, query_record(query), status, request.path)
+            record = query_record(query)
+            state.record(endpoint, record, status, request.path, request.raw_path, d.delay_s * 1000)
             if reply.is_page and d.kind in ("ok", "hang") and not dropped:
                 state.note_list_page()
+        if huge is not False:
+            assert huge is None or isinstance(huge, int)
+            return await _stream_huge(request, huge)
         return await _deliver(request, d, reply, arrived)
 
     return handler
@@ -138,7 +185,21 @@ def _v2_list(state: SimState, request: web.Request, query: Query) -> Reply:
 
 
 def _v2_get(state: SimState, request: web.Request, query: Query) -> Reply:
-    return get_v2(state, request.match_info["job_id"], query)
+    segment = request.raw_path.partition("?")[0][len(V2_GET_PREFIX) :]
+    try:
+        job_id = urllib.parse.unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        raise ApiError(404, "Classify job not found") from None
+    return get_v2(state, job_id, query)
+
+
+def _raw_v2_get_segment(request: web.Request) -> str | None:
+    """The raw job-id segment of a v2 get, or None when the target is not one."""
+    path = request.raw_path.partition("?")[0]
+    if request.method != "GET" or not path.startswith(V2_GET_PREFIX):
+        return None
+    segment = path[len(V2_GET_PREFIX) :]
+    return None if not segment or "/" in segment or segment in (".", "..") else segment
 
 
 # -- /_sim/ control routes (no auth: for tests and benchmarks in another process) ---------------
@@ -223,6 +284,43 @@ def _expire_tokens(s: SimState, r: web.Request) -> dict[str, Any]:
     return {"ok": True}
 
 
+def _finish(s: SimState, r: web.Request) -> dict[str, Any]:
+    return {"finished": s.finish_jobs(_int_param(r, "k"))}
+
+
+def _late_change(s: SimState, r: web.Request) -> dict[str, Any]:
+    return {"changed": s.late_change(_int_param(r, "k"))}
+
+
+def _advance_clock(s: SimState, r: web.Request) -> dict[str, Any]:
+    return {"now_ms": s.advance_clock(_int_param(r, "ms"))}
+
+
+def _clear_hostile(s: SimState, r: web.Request) -> dict[str, Any]:
+    s.clear_hostile()
+    return {"ok": True}
+
+
+SWITCHES = ("expand_support", "usage_on_list", "billing_lag_ms", "ignore_window_filters", "shuffle_pages")
+
+
+def _switches(s: SimState, r: web.Request) -> dict[str, Any]:
+    """Set the behaviour switches given as query parameters (none: just read them)."""
+    for name in SWITCHES:
+        raw = r.query.get(name)
+        if raw is None:
+            continue
+        if name == "expand_support":
+            if raw not in ("yes", "ignore", "reject"):
+                raise ValueError("expand_support is yes, ignore or reject")
+            s.expand_support = raw  # type: ignore[assignment]
+        elif name == "billing_lag_ms":
+            s.billing_lag_ms = _int_param(r, name)
+        else:
+            setattr(s, name, raw.lower() in ("1", "true", "yes", "on"))
+    return {name: getattr(s, name) for name in SWITCHES}
+
+
 CONTROL_ROUTES: dict[tuple[str, str], Callable[[SimState, web.Request], Any]] = {
     ("POST", "/_sim/change"): _change,
     ("POST", "/_sim/add"): _add,
@@ -233,10 +331,27 @@ CONTROL_ROUTES: dict[tuple[str, str], Callable[[SimState, web.Request], Any]] = 
     ("GET", "/_sim/faults"): lambda s, r: s.faults.model_dump(mode="json"),
     ("POST", "/_sim/retire-v1"): _retire_v1,
     ("POST", "/_sim/expire-tokens"): _expire_tokens,
+    ("POST", "/_sim/finish"): _finish,
+    ("POST", "/_sim/late-change"): _late_change,
+    ("POST", "/_sim/advance-clock"): _advance_clock,
+    ("POST", "/_sim/switches"): _switches,
+    ("GET", "/_sim/unfinished"): lambda s, r: {"unfinished": s.unfinished_job_ids()},
+    ("POST", "/_sim/clear-hostile"): _clear_hostile,
     # Ground truth and ids for a checker in another process (datetimes as ISO strings).
     ("GET", "/_sim/expected"): lambda s, r: s.expected_rows(r.query.get("source", "v1")),
     ("GET", "/_sim/jobs"): lambda s, r: {"live": s.live_job_ids(), "deleted": s.deleted_job_ids()},
 }
+
+
+def _v2_get_router(v2_get: Handler) -> Middleware:
+    @web.middleware
+    async def route(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # aiohttp routes on the decoded path, where an id holding "/" spans two segments.
+        if _raw_v2_get_segment(request) is not None:
+            return await v2_get(request)
+        return await handler(request)
+
+    return route
 
 
 @web.middleware
@@ -257,13 +372,19 @@ def _allow(exc: web.HTTPException) -> dict[str, str]:
     return {"Allow": allow} if allow else {}
 
 
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPNotFound()
+
+
 def make_app(state: SimState) -> web.Application:
     """The simulator as an aiohttp application serving ``state``."""
-    app = web.Application(middlewares=[_json_errors])
+    v2_get = _api_route("v2_get", _v2_get)
+    app = web.Application(middlewares=[_json_errors, _v2_get_router(v2_get)])
     app[STATE] = state
     app.router.add_get("/api/v1/classifier/jobs", _api_route("v1_list", _v1_list))
     app.router.add_get("/api/v2/classify", _api_route("v2_list", _v2_list))
-    app.router.add_get("/api/v2/classify/{job_id}", _api_route("v2_get", _v2_get))
+    # Only for the answers on other methods (405); GETs are routed by _v2_get_router.
+    app.router.add_get("/api/v2/classify/{job_id}", _not_found)
     for (method, path), fn in CONTROL_ROUTES.items():
         app.router.add_route(method, path, _control(fn))
     app.router.add_post("/_sim/faults", _set_faults)

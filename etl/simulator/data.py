@@ -21,8 +21,10 @@ M32: Final = (1 << 32) - 1
 M64: Final = (1 << 64) - 1
 
 STATUSES: Final = ("pending", "running", "completed", "partial", "failed", "cancelled")
+UNFINISHED: Final = frozenset({"pending", "running"})
 # Cumulative percentages of the canonical statuses, in STATUSES order.
 _STATUS_CUT: Final = (10, 22, 70, 78, 90, 100)
+_FINISHED_FROM: Final = 22  # rolls from here on are finished statuses
 V1_STATUS: Final = {
     "pending": "PENDING",
     "running": "PENDING",
@@ -128,6 +130,39 @@ BASE_MS: Final = 1_735_689_600_000
 GAP_MS: Final = 60_000
 #: A job's first update falls within this long after its creation.
 MAX_FIRST_UPDATE_MS: Final = 72 * 3_600_000
+DAY_MS: Final = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """A data set shaped like a real account's history, for incremental syncs and benchmarks.
+
+    The generated jobs are created evenly over ``span_days`` (ending at the simulator's start);
+    nearly all have finished within ``finish_within_minutes`` of their creation. A share of them,
+    ``unfinished_share``, spread over the whole span, is still pending or running: a backlog of old
+    unfinished jobs. Jobs created in the last ``recent_minutes`` of the span, and jobs added later,
+    are unfinished with the higher ``recent_unfinished_share``.
+    """
+
+    span_days: float = 28.0
+    unfinished_share: float = 0.03
+    recent_unfinished_share: float = 0.5
+    recent_minutes: float = 60.0
+    finish_within_minutes: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.span_days <= 0 or self.recent_minutes < 0 or self.finish_within_minutes <= 0:
+            raise ValueError("span_days and finish_within_minutes must be > 0, recent_minutes >= 0")
+        if not (0 <= self.unfinished_share <= 1 and 0 <= self.recent_unfinished_share <= 1):
+            raise ValueError("shares are between 0 and 1")
+
+    @property
+    def span_ms(self) -> int:
+        return int(self.span_days * DAY_MS)
+
+    @property
+    def finish_within_ms(self) -> int:
+        return max(1, int(self.finish_within_minutes * 60_000))
 
 
 def mix64(x: int) -> int:
@@ -278,7 +313,8 @@ class Job(NamedTuple):
     configuration_id: str | None
     transaction_id: str | None
     result: Result | None
-    usage: tuple[float, float] | None  # (credits, parse_credits), v2 only
+    # (credits, parse_credits) once billing has recorded them, v2 only; None for unfinished jobs.
+    usage: tuple[float, float | None] | None
     omit_nulls: bool  # render absent optional fields by omitting them rather than as null
 
 
@@ -298,10 +334,28 @@ _FORCED: Final = (
 class DataSet:
     """The immutable part of a simulated account: projects, users and the job generator."""
 
-    def __init__(self, seed: int, n_projects: int = 3, n_orgs: int = 2) -> None:
+    def __init__(
+        self,
+        seed: int,
+        n_projects: int = 3,
+        n_orgs: int = 2,
+        *,
+        lifecycle: Lifecycle | None = None,
+        n_generated: int = 0,
+    ) -> None:
         if n_projects < 1 or n_orgs < 1 or n_orgs > n_projects:
             raise ValueError("need 1 <= n_orgs <= n_projects")
         self.seed = seed
+        self.lifecycle = lifecycle
+        # Without a lifecycle, one job a minute; with one, n_generated jobs spread over its span.
+        self._gap = GAP_MS
+        self._max_first_update = MAX_FIRST_UPDATE_MS
+        self._recent_from = n_generated
+        if lifecycle is not None:
+            self._gap = max(1, lifecycle.span_ms // max(1, n_generated))
+            self._max_first_update = lifecycle.finish_within_ms
+            recent = int(lifecycle.recent_minutes * 60_000) // self._gap
+            self._recent_from = max(0, n_generated - recent)
         self.codec = IdCodec(seed)
         rng = random.Random(hash_ints(seed, 0x9407))
         orgs = [_uuid(rng.getrandbits(128)) for _ in range(n_orgs)]
@@ -379,6 +433,12 @@ class DataSet:
         if version == 0 and index < len(_FORCED):
             return _FORCED[index][0]
         roll = hv % 100
+        if version == 0 and self.lifecycle is not None:
+            lc = self.lifecycle
+            share = lc.recent_unfinished_share if index >= self._recent_from else lc.unfinished_share
+            if (hv >> 40) % 100_000 < share * 100_000:
+                return "running" if (hv >> 20) & 1 else "pending"
+            roll = _FINISHED_FROM + hv % (100 - _FINISHED_FROM)
         for status, cut in zip(STATUSES, _STATUS_CUT, strict=True):
             if roll < cut:
                 return status
@@ -390,10 +450,15 @@ class DataSet:
 
     def created_ms(self, index: int) -> int:
         """Creation times of generated jobs strictly increase with the index."""
-        return BASE_MS + index * GAP_MS + (self.static_hash(index) >> 32) % GAP_MS
+        return BASE_MS + index * self._gap + (self.static_hash(index) >> 32) % self._gap
+
+    @property
+    def max_first_update_ms(self) -> int:
+        """A generated job's first update comes at most this long after its creation."""
+        return self._max_first_update
 
     def first_updated_ms(self, index: int, created_ms: int) -> int:
-        return created_ms + (mix64(self.static_hash(index)) & M32) % MAX_FIRST_UPDATE_MS
+        return created_ms + (mix64(self.static_hash(index)) & M32) % self._max_first_update
 
     @staticmethod
     def _rules(r: random.Random) -> tuple[tuple[str, str], ...]:
@@ -473,9 +538,19 @@ class DataSet:
             effective_ms = created_ms + (updated_ms - created_ms) * (1 + r.below(9)) // 10
         else:
             effective_ms = updated_ms
-        usage = None
         if r.chance(0.3):
-            usage = (r.uniform(0.5, 40.0, 2), r.uniform(0.0, 20.0, 2))
+            # Draws an older data set made here: kept so that the fields drawn after them stay put.
+            r.below(1 << 20)
+            r.below(1 << 20)
+        usage: tuple[float, float | None] | None = None
+        if status not in UNFINISHED:
+            if input_type == "parse_job_id":
+                # A job run on a parse job the user created bills nothing of its own.
+                usage = (0.0, None)
+            else:
+                # Classify bills through the parse job it runs: that job's credits are the total.
+                credits = Draws(mix64(hv ^ 0xC4ED175)).uniform(0.5, 40.0, 2)
+                usage = (credits, credits)
         return Job(
             position=index,
             version=version,

@@ -2,16 +2,19 @@
 pagination with opaque filter-bound page tokens, filters, and rendering.
 
 Listing order is the jobs' internal index, which is creation order: new jobs are appended at the
-end and a changed job keeps its place. A page token holds the index of the last job served, so a
-job that exists for the whole walk is neither skipped nor repeated, whatever changes meanwhile.
-Callers hold ``state.lock``.
+end and a changed job keeps its place (``state.shuffle_pages`` shuffles the items within each page,
+not the walk). A page token holds the index of the last job served, so a job that exists for the
+whole walk is neither skipped nor repeated, whatever changes meanwhile; it also holds the page's
+number in its walk, for the hostile token switches. Callers hold ``state.lock``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
+import random
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,13 +22,24 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from etl.simulator.data import V2_STATUS, hash_ints
+from etl.simulator.hostile import (
+    TOKEN_MEMO_MAX,
+    BadToken,
+    ListKey,
+    hostile_body,
+    malformed_copy,
+    wrong_id,
+)
 from etl.simulator.render import corrupt, render_v1, render_v2
 from etl.simulator.state import CACHE_ITEMS, SimState
 
 Api = Literal["v1", "v2"]
+Where = Literal["list", "get"]
 Query = Mapping[str, Sequence[str]]
 V2_STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
 DEFAULT_PAGE_SIZE = 50
+REPEATED_PARAMS = frozenset({"job_ids", "expand"})
+_LIST_KEYS: dict[Api, ListKey] = {"v1": "v1_list", "v2": "v2_list"}
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
@@ -109,8 +123,8 @@ def _datetime_us(query: Query, name: str, errors: list[dict[str, Any]]) -> int |
 
 
 def query_record(query: Query) -> dict[str, Any]:
-    """The query as logged: one string per parameter, ``job_ids`` as a list."""
-    return {k: list(v) if k == "job_ids" else v[-1] for k, v in query.items()}
+    """The query as logged: one string per parameter, ``job_ids`` and ``expand`` as lists."""
+    return {k: list(v) if k in REPEATED_PARAMS else v[-1] for k, v in query.items()}
 
 
 # -- page tokens ------------------------------------------------------------------------------
@@ -120,15 +134,35 @@ def _token_key(state: SimState) -> bytes:
     return hash_ints(state.seed, 0x70CE).to_bytes(8, "big")
 
 
-def _issue_token(state: SimState, api: Api, cursor: int, fingerprint: str) -> str:
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: after index ``after``; page ``page`` of its walk, issued by a page
+    that started after index ``back``."""
+
+    after: int = -1
+    page: int = 1
+    back: int = -1
+
+
+def _issue_token(state: SimState, api: Api, at: Cursor, fingerprint: str) -> str:
+    memo = state.hostile.token_memo if state.hostile.tokens else None
+    key = (api, at.after, at.page, fingerprint)
+    if memo is not None and key in memo:
+        return memo[key]
     state.token_serial += 1
-    payload = dumps({"a": api, "c": cursor, "s": state.token_serial, "f": fingerprint})
+    data = {"a": api, "c": at.after, "s": state.token_serial, "f": fingerprint, "p": at.page, "b": at.back}
+    payload = dumps(data)
     mac = hashlib.blake2b(payload, key=_token_key(state), digest_size=8).digest()
-    return base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode()
+    token = base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode()
+    if memo is not None:
+        if len(memo) >= TOKEN_MEMO_MAX:
+            memo.clear()
+        memo[key] = token
+    return token
 
 
-def _read_token(state: SimState, token: str, api: Api, fingerprint: str) -> int:
-    """The cursor a token carries; ApiError for a forged, foreign, expired or mismatched token."""
+def _read_token(state: SimState, token: str, api: Api, fingerprint: str) -> Cursor:
+    """Where a token points; ApiError for a forged, foreign, expired or mismatched token."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         payload, mac = raw[:-8], raw[-8:]
@@ -136,6 +170,7 @@ def _read_token(state: SimState, token: str, api: Api, fingerprint: str) -> int:
             raise ValueError("bad mac")
         data = json.loads(payload)
         cursor, serial = int(data["c"]), int(data["s"])
+        page, back = int(data.get("p", 2)), int(data.get("b", -1))
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "Invalid page token") from None
     if data.get("a") != api:
@@ -151,7 +186,7 @@ def _read_token(state: SimState, token: str, api: Api, fingerprint: str) -> int:
         raise ApiError(status, detail)
     if data.get("f") != fingerprint:
         raise ApiError(400, "page_token does not match the other query parameters")
-    return cursor
+    return Cursor(cursor, page, back)
 
 
 def _fingerprint(state: SimState, filters: tuple[Any, ...]) -> str:
@@ -174,23 +209,49 @@ def _scope(state: SimState, query: Query) -> frozenset[int] | None:
     return slots
 
 
-def item_bytes(state: SimState, api: Api, index: int) -> bytes:
-    """One job rendered for ``api`` (cached by version), malformed if the faults say so."""
-    invalid = state.faults.invalid_items
-    if invalid:
-        kind = invalid.get(state.data.codec.encode(index))
+def _render(state: SimState, api: Api, index: int, usage: bool) -> dict[str, Any]:
+    job = state.job_at(index)
+    return render_v1(job) if api == "v1" else render_v2(job, state.usage_shown(index) if usage else None)
+
+
+def item_bytes(state: SimState, api: Api, index: int, *, usage: bool = False, where: Where = "list") -> bytes:
+    """One job rendered for ``api`` (cached by version and billing), with ``usage`` if asked for,
+    malformed or hostile if the switches say so."""
+    if state.faults.invalid_items or state.hostile.items:
+        job_id = state.id_of(index)
+        invalid = state.faults.invalid_items.get(job_id)
+        if invalid is not None:
+            return dumps(corrupt(_render(state, api, index, usage), invalid, api))
+        kind = state.hostile.item_kind(job_id, where)
         if kind is not None:
-            job = state.job_at(index)
-            return dumps(corrupt(render_v1(job) if api == "v1" else render_v2(job), kind, api))
-    key = (api, index, state.version(index))
+            return hostile_body(_render(state, api, index, usage), kind, api)
+    variant = 0 if not usage else 2 if state.is_billed(index) else 1
+    key = (api, index, state.version(index), variant)
     body = state.cache.get(key)
     if body is None:
-        job = state.job_at(index)
-        body = dumps(render_v1(job) if api == "v1" else render_v2(job))
+        body = dumps(_render(state, api, index, usage))
         if len(state.cache) >= CACHE_ITEMS:
             state.cache.clear()
         state.cache[key] = body
     return body
+
+
+def _bad_token(
+    state: SimState, api: Api, bad: BadToken, at: Cursor, token: str | None, fingerprint: str, normal: Any
+) -> Any:
+    """The ``next_page_token`` a hostile token switch serves instead of ``normal``."""
+    if bad.kind == "number":
+        return 1000 + at.page
+    if bad.kind == "object":
+        return {"cursor": at.after, "page": at.page + 1}
+    if bad.kind == "empty":
+        return ""
+    if bad.kind == "repeat_self":
+        return token or _issue_token(state, api, Cursor(), fingerprint)
+    # cycle2: page n goes on normally (to B); page n+1 sends the walk back to the token of page n.
+    if at.page == bad.after_page:
+        return normal
+    return _issue_token(state, api, Cursor(at.back, at.page - 1), fingerprint)
 
 
 def _page(
@@ -202,13 +263,14 @@ def _page(
     candidates: Callable[[int], Sequence[int]],
     accept: Callable[[int], bool],
     estimate: int | None,
+    usage: bool = False,
 ) -> Reply:
     fingerprint = _fingerprint(state, (api, *filters))
     token = _last(query, "page_token")
-    cursor = -1 if not token else _read_token(state, token, api, fingerprint)
+    at = Cursor() if not token else _read_token(state, token, api, fingerprint)
     picked: list[int] = []
     more = False
-    pool = candidates(cursor + 1)
+    pool = candidates(at.after + 1)
     for pos, index in enumerate(pool):
         if accept(index):
             picked.append(index)
@@ -218,15 +280,37 @@ def _page(
                 more = pos + 1 < len(pool)
                 break
     state.list_serial += 1
-    head = b'{"items":[' + b",".join(item_bytes(state, api, i) for i in picked) + b"]"
+    hostile = state.hostile
+    doubled: set[int] = set()
+    if hostile.items:
+        kinds = {i: hostile.item_kind(state.id_of(i), "list") for i in picked}
+        if "null_body" in kinds.values():
+            return Reply(200, b"null", is_page=True)
+        doubled = {i for i, kind in kinds.items() if kind == "duplicate_malformed"}
+    order = picked
+    if state.shuffle_pages:
+        order = list(picked)
+        random.Random(hash_ints(state.seed, 0x5F1E, state.list_serial)).shuffle(order)
+    parts = []
+    for i in order:
+        parts.append(item_bytes(state, api, i, usage=usage))
+        if i in doubled:
+            parts.append(malformed_copy(state.id_of(i)))
+    head = b'{"items":[' + b",".join(parts) + b"]"
     tail: dict[str, Any] = {}
     if more:
-        tail["next_page_token"] = _issue_token(state, api, picked[-1], fingerprint)
+        after = Cursor(picked[-1], at.page + 1, at.after)
+        tail["next_page_token"] = _issue_token(state, api, after, fingerprint)
     else:
         # The real API ends a walk with null, "" or no key at all; all three occur.
         variant = hash_ints(state.seed, 0x1A57, state.list_serial) % 3
         if variant < 2:
             tail["next_page_token"] = None if variant == 0 else ""
+    bad = hostile.token_switch(_LIST_KEYS[api], at.page) if hostile.tokens else None
+    if bad is not None:
+        tail["next_page_token"] = _bad_token(
+            state, api, bad, at, token, fingerprint, tail.get("next_page_token")
+        )
     if estimate is not None and not token and hash_ints(state.seed, 0x5123, state.list_serial) % 2:
         tail["total_size"] = estimate
     body = head + (b"," + dumps(tail)[1:] if tail else b"}")
@@ -280,6 +364,8 @@ def list_v2(state: SimState, query: Query) -> Reply:
 
     lo = 0 if after is None else bisect_left(range(n), after, key=created_us)
     hi = n if before is None else bisect_right(range(n), before, key=created_us)
+    if state.ignore_window_filters:
+        lo, hi = 0, n  # a broken service: the window filters are accepted, and ignored
 
     config_id = _last(query, "configuration_id")
     config: tuple[int, int] | None = None
@@ -291,7 +377,7 @@ def list_v2(state: SimState, query: Query) -> Reply:
     wanted = None if status is None else {s for s, word in V2_STATUS.items() if word == status}
 
     def accept(i: int) -> bool:
-        if deleted[i] or not data.v2_known(i):
+        if deleted[i] or not state.v2_known(i):
             return False
         if slots is not None and data.project_of(i) not in slots:
             return False
@@ -322,13 +408,24 @@ def list_v2(state: SimState, query: Query) -> Reply:
     )
     plain = status is None and config_id is None and not job_ids and after is None and before is None
     estimate = _scope_estimate(state, slots, 0.95) if plain else None
-    return _page(state, "v2", query, size, filters, candidates, accept, estimate)
+    usage = state.usage_on_list and state.expand_support != "ignore"
+    return _page(state, "v2", query, size, filters, candidates, accept, estimate, usage)
+
+
+def _wants_usage(state: SimState, query: Query) -> bool:
+    expand = query.get("expand")
+    if expand and state.expand_support == "reject":
+        # An older service that forbids unknown query parameters.
+        msg = "Extra inputs are not permitted"
+        raise ApiError(422, [_loc_error("expand", "extra_forbidden", msg, expand[-1])])
+    return state.expand_support == "yes" and "usage" in (expand or ())
 
 
 def get_v2(state: SimState, job_id: str, query: Query) -> Reply:
-    """``GET /api/v2/classify/{job_id}``."""
+    """``GET /api/v2/classify/{job_id}``; ``expand=usage`` (repeatable) adds ``usage``."""
+    usage = _wants_usage(state, query)
     index = state.index_of(job_id)
-    if index is None or not state.is_live(index) or not state.data.v2_known(index):
+    if index is None or not state.is_live(index) or not state.v2_known(index):
         raise ApiError(404, "Classify job not found")
     project = state.data.projects[state.data.project_of(index)]
     project_id, org_id = _last(query, "project_id"), _last(query, "organization_id")
@@ -336,4 +433,20 @@ def get_v2(state: SimState, job_id: str, query: Query) -> Reply:
         org_id is not None and org_id != project.organization_id
     ):
         raise ApiError(404, "Classify job not found")
-    return Reply(200, item_bytes(state, "v2", index))
+    hostile = state.hostile
+    if hostile.item_kind(job_id, "get") == "null_body":
+        return Reply(200, b"null")
+    kind = hostile.wrong_ids.get(job_id)
+    if kind is not None:
+        item = _render(state, "v2", index, usage)
+        item["id"] = wrong_id(job_id, kind, _other_listed(state, index))
+        return Reply(200, dumps(item))
+    return Reply(200, item_bytes(state, "v2", index, usage=usage, where="get"))
+
+
+def _other_listed(state: SimState, index: int) -> str | None:
+    """The nearest other job the v2 list shows (after ``index``, else before it)."""
+    for i in itertools.chain(range(index + 1, state.n_total), range(index - 1, -1, -1)):
+        if state.is_live(i) and state.v2_known(i):
+            return state.id_of(i)
+    return None

@@ -19,6 +19,8 @@ Kinds, in the order they are decided:
 * latency: every response waits ``latency_ms`` (+ up to ``jitter_ms``) before its one-piece write.
 
 ``invalid_items`` (job id → kind) serves those jobs malformed in both lists and the v2 get.
+Responses that are well-formed HTTP but hostile in content (bad page tokens, wrong ids, NaN,
+endless bodies, ...) are switches on the state: see :mod:`etl.simulator.hostile`.
 """
 
 from __future__ import annotations

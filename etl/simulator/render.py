@@ -80,8 +80,13 @@ def render_v1(job: Job) -> dict[str, Any]:
     return _finish(item, job, ("effective_at", "error_message", "job_record_id", "parsing_configuration"))
 
 
-def render_v2(job: Job) -> dict[str, Any]:
-    """``GET /api/v2/classify/{id}``, and an item of ``GET /api/v2/classify``."""
+#: What ``usage`` shows: (credits, parse_credits), either null until billing has recorded it.
+UsageShown = tuple[float | None, float | None]
+
+
+def render_v2(job: Job, usage: UsageShown | None = None) -> dict[str, Any]:
+    """``GET /api/v2/classify/{id}``, and an item of ``GET /api/v2/classify``; ``usage`` (when
+    given) is served as the ``usage`` object, which the API sends only on request."""
     cfg: dict[str, Any] | None = None
     if job.parsing is not None:
         p = job.parsing
@@ -123,9 +128,9 @@ def render_v2(job: Job) -> dict[str, Any]:
         "transaction_id": job.transaction_id,
         "updated_at": iso_ms(job.updated_ms),
     }
-    if job.usage is not None:
-        # A field newer API releases add: clients must keep it, not choke on it.
-        item["usage"] = {"credits": job.usage[0], "parse_credits": job.usage[1]}
+    if usage is not None:
+        # A field newer API releases add, and only on request: clients must keep it.
+        item["usage"] = {"credits": usage[0], "parse_credits": usage[1]}
     optional = ("configuration_id", "error_message", "parse_job_id", "result", "transaction_id")
     return _finish(item, job, optional)
 

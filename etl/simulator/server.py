@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from etl.simulator.app import make_app
+from etl.simulator.app import MAX_LINE_SIZE, make_app
 from etl.simulator.state import SimState
 
 #: How long a stopping server waits for requests in flight (a hanging fault) before cancelling them.
@@ -61,6 +61,7 @@ class SimServer:
             access_log=None,
             handler_cancellation=True,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            max_line_size=MAX_LINE_SIZE,
         )
         try:
             loop.run_until_complete(runner.setup())
@@ -114,4 +115,5 @@ def serve_forever(
         handler_cancellation=True,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         print=None,
+        max_line_size=MAX_LINE_SIZE,
     )

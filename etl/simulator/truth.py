@@ -10,6 +10,9 @@ Rules (the loader's reconciliation, restated independently of it):
 * Rules, the parsing configuration and target pages come from the source that won.
 * ``source="v2"`` is a loader walking the v2 list only: v2-known jobs, no v1 columns, and the
   plain v2 status mapping (no "partial").
+* Credits (``v2_usage_credits``, ``v2_usage_parse_credits``) are as billed now: null while a job
+  is unfinished or within its billing lag, null when the service never sends ``usage``
+  (``expand_support="ignore"``), null for jobs v2 does not know.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from etl.simulator.data import V1_STATUS, V2_STATUS, Job, v2_lang
-from etl.simulator.render import v1_pages, v2_pages
+from etl.simulator.render import UsageShown, v1_pages, v2_pages
 
 if TYPE_CHECKING:
     from etl.simulator.state import SimState
@@ -82,8 +85,9 @@ def _v2_columns(job: Job) -> dict[str, Any]:
     }
 
 
-def job_rows(job: Job, source: str) -> dict[str, list[dict[str, Any]]]:
-    """The rows one job contributes to each table."""
+def job_rows(job: Job, source: str, usage: UsageShown | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The rows one job contributes to each table; ``usage``, the credits billed now (None: leave
+    the usage columns out)."""
     use_v1 = source == "v1"
     hydrated = job.v2_known
     v1 = _v1_columns(job) if use_v1 else dict.fromkeys(_v1_columns(job))
@@ -112,6 +116,9 @@ def job_rows(job: Job, source: str) -> dict[str, list[dict[str, Any]]]:
         **v2,
         "hydration_status": "ok" if hydrated else "not_found",
     }
+    if usage is not None:
+        row["v2_usage_credits"] = usage[0] if hydrated else None
+        row["v2_usage_parse_credits"] = usage[1] if hydrated else None
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
     out["classify_jobs"].append(row)
     out["classify_rules"] = [
@@ -141,14 +148,17 @@ def job_rows(job: Job, source: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def expected_rows(state: SimState, source: str = "v1") -> dict[str, list[dict[str, Any]]]:
+def expected_rows(
+    state: SimState, source: str = "v1", *, credits: bool = True
+) -> dict[str, list[dict[str, Any]]]:
     """Rows per table (keyed by table name) for every live job, in listing order."""
     if source not in ("v1", "v2"):
         raise ValueError("source is 'v1' or 'v2'")
     out: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
     for index in state.live_indexes():
-        if source == "v2" and not state.data.v2_known(index):
+        if source == "v2" and not state.v2_known(index):
             continue
-        for table, rows in job_rows(state.job_at(index), source).items():
+        usage = state.billed_usage(index) if credits else None
+        for table, rows in job_rows(state.job_at(index), source, usage).items():
             out[table].extend(rows)
     return out
