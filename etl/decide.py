@@ -108,7 +108,9 @@ def change(item: Listed, stored: Stored | None, *, source: ListSource, force: bo
         moved = stored.v1_updated_at != updated_at or stored.v1_hash != item.fingerprint
         retry = stored.hydration_status in ("failed", "pending")
     else:
-        moved = stored.v2_updated_at != updated_at or stored.v2_hash != item.fingerprint
+        # A job first stored from the v1 walk (or a get) has no list fingerprint yet: its time
+        # decides, and the fingerprint is adopted (``adopt_fingerprint``) for the next runs.
+        moved = stored.v2_updated_at != updated_at or stored.v2_hash not in (None, item.fingerprint)
         retry = stored.hydration_status != "ok"
     return "changed" if moved or retry else "unchanged"
 
@@ -116,6 +118,11 @@ def change(item: Listed, stored: Stored | None, *, source: ListSource, force: bo
 def canonical_of(job: Any, source: ListSource) -> str:
     """The canonical status of a listed job on its own (without the other endpoint's view)."""
     return (V1_STATUS if source == "v1" else V2_STATUS)[job.status]
+
+
+def adopt_fingerprint(item: Listed, stored: Stored | None) -> bool:
+    """An unchanged v2 list item whose stored row has no list fingerprint yet."""
+    return stored is not None and stored.v2_hash is None
 
 
 def wants_credits(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -470,6 +470,8 @@ class PageWrite:
     seen: list[str]
     #: Per endpoint, the ids that came back valid: their open quarantine rows are resolved.
     resolved: dict[str, list[str]]
+    #: Unchanged jobs whose v2 list fingerprint is recorded for the first time.
+    fingerprints: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -493,6 +495,13 @@ def commit_page(conn: Connection, page: PageWrite, *, run_id: int, now: datetime
     upsert_jobs(conn, page.rows)
     record_history(conn, page.rows, current, run_id, now)
     mark_hydration_failed(conn, page.failed)
+    if page.fingerprints:
+        conn.execute(
+            update(classify_jobs)
+            .where(classify_jobs.c.id == bindparam("b_id"))
+            .values(v2_hash=bindparam("b_fp")),
+            [{"b_id": k, "b_fp": v} for k, v in page.fingerprints.items()],
+        )
     for record in page.bad:
         record["scope"] = page.scope
     quarantine(conn, page.bad, run_id, now)

@@ -108,6 +108,8 @@ class PagePlanner:
             fetch = self._wants_fetch(source, item, verdict, stored.get(job_id))
             if verdict != "unchanged" or fetch:
                 todo[job_id] = (item, verdict, fetch)
+            elif source == "v2" and decide.adopt_fingerprint(item, stored.get(job_id)):
+                plan.write.fingerprints[job_id] = item.fingerprint
         if self.dry_run:
             return plan
         fetched = await self._fetch_all([j for j, (_i, _v, f) in todo.items() if f])
