@@ -43,6 +43,10 @@ def run_migrations_online() -> None:
             # Batch mode rebuilds a table by renaming; without this, SQLite rewrites the BI views'
             # references to the renamed table and the rebuild fails.
             connection.exec_driver_sql("PRAGMA legacy_alter_table=ON")
+            # A batch rebuild drops the old table: with foreign keys on, that DROP deletes every
+            # child row through ON DELETE CASCADE (rules, results, history...). Off for the
+            # migration (the pragma is a no-op inside a transaction, so before it starts).
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -53,6 +57,8 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

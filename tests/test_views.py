@@ -383,12 +383,17 @@ def test_revision_0005_downgrades_and_upgrades_again(synced: Synced) -> None:
     db.downgrade(engine, "0004")
     assert db.current_revision(engine) == "0004"
     assert not set(VIEWS) & set(inspect(engine).get_view_names())
-    assert len(rows(engine, "classify_jobs")) == N_JOBS + 8, "the tables are untouched"
+    with engine.connect() as conn:  # counted in SQL: the models are at head, the schema is not
+        jobs = conn.execute(text("SELECT count(*) FROM classify_jobs")).scalar_one()
+    assert jobs == N_JOBS + 8, "the tables are untouched"
     db.upgrade(engine, "0005")
     assert db.current_revision(engine) == "0005"
+    assert set(VIEWS) <= set(inspect(engine).get_view_names())
+    db.upgrade(engine)  # and on to head, where the models are, to compare the rows
     after = {name: view(engine, name) for name in VIEWS}
     for name in VIEWS:
-        key = sorted(before[name][0])
+        # Columns of later revisions lose their values with the downgrade; the rest must not change.
+        key = sorted(set(before[name][0]) - {"v2_hash", "v2_credits_pending"})
         assert sorted(map(repr, (tuple(r[c] for c in key) for r in after[name]))) == sorted(
             map(repr, (tuple(r[c] for c in key) for r in before[name]))
         ), name
