@@ -25,7 +25,7 @@ from etl.sync import PageCallback, SyncOptions, SyncResult, build_scopes, run_sy
 
 log = logging.getLogger("etl")
 
-# Exit codes a cron wrapper can act on (README, "When things fail").
+# Exit codes a cron wrapper can act on (docs/operations.md, "Exit codes").
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
