@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
@@ -17,7 +17,9 @@ from etl.schema import (
     etl_scope_sources,
     etl_sync_runs,
 )
-from etl.sync import SyncResult
+
+if TYPE_CHECKING:
+    from etl.sync import SyncResult
 
 
 def summary_dict(result: SyncResult) -> dict[str, Any]:

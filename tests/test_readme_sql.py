@@ -1,6 +1,6 @@
-"""The analyst examples of docs/analysts.md never rot: every ```sql block of the section runs after a real sync
-and returns rows, on PostgreSQL and on SQLite (a block whose first line is ``-- dialect: postgresql``
-or ``-- dialect: sqlite`` runs on that database only)."""
+"""The analyst examples of docs/analysts.md never rot: every ```sql block of the section runs after a
+real sync and returns rows, on PostgreSQL and on SQLite (a block whose first line is
+``-- dialect: postgresql`` or ``-- dialect: sqlite`` runs on that database only)."""
 
 from __future__ import annotations
 
