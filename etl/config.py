@@ -159,11 +159,13 @@ SUPPORTED_HINT = "sqlite:///path/to/file.db or postgresql+psycopg://user@host/db
 
 def _database_url(value: Any) -> SecretStr:
     url = _secret(value)
-    scheme = url.get_secret_value().split("://", 1)[0] if url is not None else ""
-    if url is None or scheme not in SUPPORTED_SCHEMES:
+    if url is None or "://" not in url.get_secret_value():
+        raise ValueError(f"is not a valid SQLAlchemy URL, such as {SUPPORTED_HINT}")
+    scheme = url.get_secret_value().split("://", 1)[0]
+    if scheme not in SUPPORTED_SCHEMES:
         # The scheme only: the rest of the URL may carry a password.
         raise ValueError(
-            f"{scheme or 'an empty URL'}:// is not supported: classify-etl works with SQLite and "
+            f"{scheme}:// is not supported: classify-etl works with SQLite and "
             f"PostgreSQL through psycopg 3, e.g. {SUPPORTED_HINT}"
         )
     return url
