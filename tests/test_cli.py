@@ -9,7 +9,6 @@ import re
 import select as selectmod
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -18,16 +17,11 @@ from click.testing import CliRunner, Result
 
 from etl import db, schema
 from etl.cli import main
-from etl.simulator import EndpointFaults, Faults, SimServer, SimState
+from etl.simulator import EndpointFaults, Faults, SimServer
+from tests.conftest import SIM_JOBS, clean_env
 from tests.support import API_KEY, assert_tables_equal_truth, checksum, rows
 
-N_JOBS = 150
-
-
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    with SimServer(SimState.generate(n_jobs=N_JOBS, seed=31, api_key=API_KEY)) as server:
-        yield server
+N_JOBS = SIM_JOBS
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -81,7 +75,7 @@ def test_demo_in_a_fresh_directory(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("CLASSIFY_ETL", "LLAMA_CLOUD"))},
+        env=clean_env(),
     )
     assert proc.returncode == 0, proc.stderr
     assert (
@@ -238,8 +232,7 @@ def test_toml_config_with_flags_overriding(tmp_path: Path, sim: SimServer) -> No
 def test_progress_bar_renders_on_a_terminal_and_ends_cleanly(tmp_path: Path, sim: SimServer) -> None:
     sim.state.faults = Faults(latency_ms=20)  # long enough for the bar to draw
     master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSIFY_ETL", "LLAMA_CLOUD"))}
-    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    env = clean_env(TERM="xterm-256color", COLUMNS="120", LINES="40")
     proc = subprocess.Popen(
         [sys.executable, "-m", "etl", *sync_args(f"sqlite:///{tmp_path}/p.db", sim)],
         stdin=slave,
