@@ -341,6 +341,14 @@ def do_sync(settings: Settings, *, dry_run: bool = False, on_page: PageCallback 
         engine.dispose()
 
 
+def lean_http() -> None:
+    """Keep httpx from importing its own command line (``httpx._main``: rich, pygments) on import, which
+    it does whenever rich is installed; ~50 ms of start-up that a sync does not use. A ``None`` entry in
+    ``sys.modules`` makes that import fail, and httpx then falls back as when rich is absent."""
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
 def exit_code(result: SyncResult) -> int:
     return {"success": EXIT_OK, "partial": EXIT_PARTIAL}.get(result.outcome, EXIT_FAILED)
 
@@ -378,6 +386,7 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     Exit codes: 0 success; 3 success but some jobs were quarantined or not hydrated;
     1 failure (or interrupted); 4 another sync holds the lock; 2 configuration or usage error.
     """
+    lean_http()
     from etl.logs import PageReporter, setup_logging
     from etl.report import summary_dict, summary_text
 
