@@ -27,5 +27,6 @@ def test_status_path_needs_no_http_or_alembic() -> None:
 
 
 def test_sync_path_does_not_load_the_simulator_or_rich() -> None:
-    modules = loaded_after("import etl.cli; etl.cli.lean_http(); import etl.db, etl.logs, etl.report, etl.sync")
+    code = "import etl.cli; etl.cli.lean_http(); import etl.db, etl.logs, etl.report, etl.sync"
+    modules = loaded_after(code)
     assert not {m for m in modules if m.startswith(("etl.simulator", "rich", "alembic"))}
