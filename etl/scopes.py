@@ -47,7 +47,9 @@ def list_scopes(conn: Connection) -> list[ScopeState]:
 
 
 def known(conn: Connection, scope: str) -> bool:
-    return any(s.scope == scope for s in list_scopes(conn))
+    """Whether anything is kept about the scope (a reset one may have seen-jobs only)."""
+    seen = conn.execute(select(etl_job_seen.c.scope).where(etl_job_seen.c.scope == scope).limit(1)).first()
+    return seen is not None or any(s.scope == scope for s in list_scopes(conn))
 
 
 def reset(conn: Connection, scope: str) -> int:

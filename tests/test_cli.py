@@ -277,3 +277,45 @@ def test_migrate_and_its_sql(tmp_path: Path) -> None:
     done = invoke("migrate", "--database-url", url)
     assert done.exit_code == 0 and db.head_revision() in done.stdout
     assert "up to date" in invoke("migrate", "--database-url", url).stdout
+
+
+def test_status_and_migrate_sql_never_create_a_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/typo.db"
+    for args in (["status"], ["scopes", "list"], ["migrate", "--sql"]):
+        result = invoke(*args, "--database-url", url)
+        if args[0] == "migrate":
+            assert result.exit_code == 0 and "CREATE TABLE classify_jobs" in result.stdout
+        else:
+            assert result.exit_code == 2 and "no database at" in result.stderr
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_migrate_sql_starts_from_the_database_revision(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/m.db"
+    assert invoke("migrate", "--database-url", url, "--revision", "0004").exit_code == 0
+    sql = invoke("migrate", "--database-url", url, "--sql")
+    assert sql.exit_code == 0 and "CREATE VIEW classify_jobs_current" in sql.stdout
+    assert "CREATE TABLE classify_jobs " not in sql.stdout
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "postgresql+psycopg2://u@h/db"])
+def test_unsupported_databases_are_one_line_exit_2(url: str) -> None:
+    result = invoke("status", "--database-url", url)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "not supported" in result.stderr and "psycopg 3" in result.stderr
+
+
+def test_scopes_list_reset_forget(db_url: str, sim: SimServer) -> None:
+    assert invoke(*sync_args(db_url, sim, "--list-source", "v2")).exit_code == 0
+    listed = json.loads(invoke("scopes", "list", "--database-url", db_url, "--json").stdout)
+    assert [s["scope"] for s in listed["scopes"]] == ["default"]
+    assert listed["scopes"][0]["checkpoints"][0]["source"] == "v2"
+    reset = invoke("scopes", "reset", "default", "--database-url", db_url)
+    assert reset.exit_code == 0 and "page 1" in reset.stdout
+    engine = db.make_engine(db_url)
+    assert rows(engine, "etl_checkpoints") == [] and rows(engine, "etl_job_seen") != []
+    assert invoke("scopes", "forget", "default", "--database-url", db_url).exit_code == 0
+    assert rows(engine, "etl_job_seen") == [] and rows(engine, "etl_scope_sources") == []
+    engine.dispose()
+    missing = invoke("scopes", "reset", "nope", "--database-url", db_url)
+    assert missing.exit_code == 2 and "no scope 'nope'" in missing.stderr
