@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test lint check-migrations bench clean
+.PHONY: setup demo test lint check-migrations check-wheel bench clean
 
 $(BIN)/classify-etl: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: lint
 	@if [ -z "$$CLASSIFY_ETL_TEST_PG_URL" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		export CLASSIFY_ETL_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres; fi; \
 	$(BIN)/pytest
+
+# Build the wheel, install it into a fresh venv outside the tree, run migrate, sync (against the installed
+# simulator) and status on SQLite and PostgreSQL. CI runs it after `make test`.
+check-wheel: setup
+	PY=$(BIN)/python bash scripts/check_wheel.sh
 
 bench: setup
 	$(BIN)/pip install -q -e ".[bench]"

@@ -1,36 +1,56 @@
-"""Engines and schema migrations for the configured database URL."""
+"""Engines and schema migrations for the configured database URL.
+
+Alembic is imported only when the schema has to change (or its SQL is asked for): the revision a
+database is at is read with one plain query, and the head revision from the revision files' headers.
+The migrations ship inside the package (``etl.migrations``, mapped from the repository's top-level
+``migrations/`` by pyproject.toml), so a wheel install migrates as a source checkout does.
+"""
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
+from etl.config import SUPPORTED_HINT
 from etl.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
-ALEMBIC_INI = ROOT / "alembic.ini"
-MIGRATIONS = ROOT / "migrations"
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+#: drivername → what it is served by; anything else is refused with a one-line message.
+SUPPORTED = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
 
 
 def normalize_url(url: str) -> str:
-    """Accept plain ``postgresql://`` / ``postgres://`` URLs and use psycopg 3 for them."""
+    """Accept plain ``postgresql://`` / ``postgres://`` URLs and use psycopg 3 for them; refuse the rest."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(
             "the database URL is not a valid SQLAlchemy URL: set --database-url / "
-            "CLASSIFY_ETL_DATABASE_URL to e.g. sqlite:///classify_etl.db or postgresql+psycopg://user@host/db"
+            f"CLASSIFY_ETL_DATABASE_URL to e.g. {SUPPORTED_HINT}"
         ) from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    driver = SUPPORTED.get(parsed.drivername)
+    if driver is None:
+        raise ConfigError(
+            f"database URLs of the form {parsed.drivername}://... are not supported: "
+            f"classify-etl works with SQLite and PostgreSQL through psycopg 3, e.g. {SUPPORTED_HINT}"
+        )
+    if driver != parsed.drivername and parsed.drivername.startswith("postgres"):
+        parsed = parsed.set(drivername=driver)
     return parsed.render_as_string(hide_password=False)
 
 
@@ -42,6 +62,14 @@ def safe_url(url: str) -> str:
         return "<invalid database URL>"
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -50,9 +78,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, must_exist: bool = False) -> Engine:
+    """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout. With ``must_exist``, a
+    SQLite file that is not there is a ConfigError rather than a new, empty database."""
     url = normalize_url(url)
+    path = sqlite_path(url)
+    if must_exist and path is not None and not path.is_file():
+        raise ConfigError(
+            f"no database at {path}: check --database-url / CLASSIFY_ETL_DATABASE_URL "
+            "(`classify-etl migrate` or `sync` creates it)"
+        )
     if url.startswith("sqlite"):
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -70,21 +105,66 @@ def _batch_executemany(engine: Engine) -> None:
     engine.dialect.use_insertmanyvalues_wo_returning = True
 
 
+def migrations_dir() -> Path:
+    """The Alembic script directory inside the installed package (a real directory: Alembic needs one)."""
+    with as_file(files("etl.migrations")) as path:
+        return Path(path)
+
+
 def alembic_config(engine: Engine | None = None) -> Config:
-    """Alembic's config pointing at ``migrations/``; the engine goes to env.py via attributes."""
-    cfg = Config(str(ALEMBIC_INI)) if ALEMBIC_INI.exists() else Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    """Alembic's config pointing at the packaged migrations; the engine goes to env.py via attributes."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
     if engine is not None:
         cfg.attributes["engine"] = engine
     return cfg
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision in ``alembic_version``, by one plain query; None for an empty database."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        try:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        except (OperationalError, DBAPIError):
+            conn.rollback()
+            if _has_table(conn, "alembic_version"):
+                raise
+            return None
+    return rows[0] if rows else None
 
 
+def _has_table(conn: Any, name: str) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(conn).has_table(name))
+
+
+_REVISION = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision(?:\s*:[^=]*)?=\s*(.+)$", re.M)
+
+
+@cache
 def head_revision() -> str:
+    """The head of the revision files, from their ``revision`` / ``down_revision`` lines (no Alembic
+    import); Alembic decides only if that reading is ambiguous."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (migrations_dir() / "versions").glob("[!_]*.py"):
+        source = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(source), _DOWN.search(source)
+        if rev is None or down is None:
+            return _alembic_head()
+        revisions.add(rev.group(1))
+        parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _alembic_head() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -92,10 +172,13 @@ def head_revision() -> str:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; refuse if the database is ahead of this version."""
-    script = ScriptDirectory.from_config(alembic_config())
     current = current_revision(engine)
-    if revision == "head" and current is not None and current == script.get_current_head():
-        return  # the common cron case: nothing to do, and no need to run Alembic's environment
+    if revision == "head" and current is not None and current == head_revision():
+        return  # the common cron case: nothing to do, and no need to import Alembic at all
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
     if current is not None:
         try:
             script.get_revision(current)
@@ -108,5 +191,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def upgrade_sql(url: str, start: str | None, revision: str = "head") -> None:
+    """Print the SQL that takes a database at ``start`` (None: empty) to ``revision``, running nothing."""
+    import argparse
+
+    from alembic import command
+
+    cfg = alembic_config()
+    cfg.cmd_opts = argparse.Namespace(x=[f"url={normalize_url(url)}"])  # env.py reads -x url=
+    command.upgrade(cfg, f"{start}:{revision}" if start else revision, sql=True)
+
+
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(engine), revision)

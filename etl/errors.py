@@ -1,17 +1,20 @@
 """The error hierarchy, named for what the caller must do.
 
-::
+The exit code each one ends ``classify-etl`` with (``etl/cli.py``; docs/operations.md, "Exit codes")::
 
-    EtlError
-    ├── ConfigError            fix the configuration (exit 5); message names the fix
+    EtlError                   anything else: exit 1
+    ├── ConfigError            fix the configuration (exit 2); message names the fix
     ├── LockedError            another run holds the scope (exit 4)
-    ├── InterruptedRun         SIGINT/SIGTERM: page rolled back, checkpoint kept (exit 3)
-    ├── DatabaseError          the database went away mid-run; rerun resumes (exit 3)
-    └── ApiError               the API failed us
-        ├── AuthError          401/403: wrong key or region (config problem)
+    ├── InterruptedRun         SIGINT/SIGTERM: page rolled back, checkpoint kept (exit 1)
+    ├── DatabaseError          the database went away mid-run; rerun resumes (exit 1)
+    └── ApiError               the API failed us (exit 1)
+        ├── AuthError          401/403: wrong key or region (a configuration problem: exit 2)
         ├── PageTokenRejected  an expired/garbage page token: restart the walk
         ├── ListRouteGone      the v1 list route is retired (404/405/410): switch source
         └── FatalApiError      retries exhausted, or an answer we cannot use
+
+A run that completes but quarantined records or could not hydrate some jobs exits 3; that is an
+outcome of the run (``SyncResult.outcome == "partial"``), not an exception.
 
 Item-level problems are not exceptions that stop a page: ``InvalidItem`` is raised by
 ``normalize`` and turned into a quarantine row by ``sync``.

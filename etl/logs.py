@@ -8,11 +8,12 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
-from etl.runs import Counters, ScopeReport
+    from etl.runs import Counters, ScopeReport
 
 #: Attributes of a LogRecord that are not extra fields.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -54,12 +55,16 @@ class PageReporter:
     """The per-page callback: a log line per page and, on a terminal, a live progress line."""
 
     def __init__(self, *, show_progress: bool) -> None:
+        from etl.runs import Counters
+
         self.started = time.monotonic()
         self.totals = Counters()
         self.log = logging.getLogger("etl.progress")
         self.progress: Progress | None = None
         self.task: Any = None
-        if show_progress:
+        if show_progress:  # rich is imported only to draw on a terminal
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
             self.progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[bold]{task.fields[scope]}[/]"),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from etl.runs import SyncResult
 from etl.schema import (
     classify_jobs,
     classify_parsing_configs,
@@ -18,6 +17,9 @@ from etl.schema import (
     etl_scope_sources,
     etl_sync_runs,
 )
+
+if TYPE_CHECKING:
+    from etl.runs import SyncResult
 
 
 def summary_dict(result: SyncResult) -> dict[str, Any]:

@@ -20,8 +20,17 @@ from sqlalchemy.engine import make_url
 
 from etl import db
 from etl.simulator import SimServer, SimState
+from tests.support import API_KEY
 
 PG_ENV = "CLASSIFY_ETL_TEST_PG_URL"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any classify-etl or LlamaCloud setting, plus ``extra``: what a
+    subprocess of a test sees, so that the developer's own settings never leak into a test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSIFY_ETL", "LLAMA_CLOUD"))}
+    env.update(extra)
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +97,15 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 # -- the simulator ---------------------------------------------------------------------------------
-# A module provides a ``state`` fixture (its data set); ``sim`` serves it over loopback and ``client``
-# talks to it with the state's key. Modules with data sets of their own override ``sim``.
+# ``state`` is the data set (150 jobs, seed 31, key sim-key; a module may override it); ``sim`` serves it
+# over loopback and ``client`` talks to it with the state's key.
+
+SIM_JOBS = 150
+
+
+@pytest.fixture
+def state() -> SimState:
+    return SimState.generate(n_jobs=SIM_JOBS, seed=31, api_key=API_KEY)
 
 
 @pytest.fixture

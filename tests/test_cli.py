@@ -9,7 +9,6 @@ import re
 import select as selectmod
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -18,16 +17,11 @@ from click.testing import CliRunner, Result
 
 from etl import db, schema
 from etl.cli import main
-from etl.simulator import EndpointFaults, Faults, SimServer, SimState
+from etl.simulator import EndpointFaults, Faults, SimServer
+from tests.conftest import SIM_JOBS, clean_env
 from tests.support import API_KEY, assert_tables_equal_truth, checksum, rows
 
-N_JOBS = 150
-
-
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    with SimServer(SimState.generate(n_jobs=N_JOBS, seed=31, api_key=API_KEY)) as server:
-        yield server
+N_JOBS = SIM_JOBS
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -81,7 +75,7 @@ def test_demo_in_a_fresh_directory(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("CLASSIFY_ETL", "LLAMA_CLOUD"))},
+        env=clean_env(),
     )
     assert proc.returncode == 0, proc.stderr
     assert (
@@ -238,8 +232,7 @@ def test_toml_config_with_flags_overriding(tmp_path: Path, sim: SimServer) -> No
 def test_progress_bar_renders_on_a_terminal_and_ends_cleanly(tmp_path: Path, sim: SimServer) -> None:
     sim.state.faults = Faults(latency_ms=20)  # long enough for the bar to draw
     master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSIFY_ETL", "LLAMA_CLOUD"))}
-    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    env = clean_env(TERM="xterm-256color", COLUMNS="120", LINES="40")
     proc = subprocess.Popen(
         [sys.executable, "-m", "etl", *sync_args(f"sqlite:///{tmp_path}/p.db", sim)],
         stdin=slave,
@@ -284,3 +277,45 @@ def test_migrate_and_its_sql(tmp_path: Path) -> None:
     done = invoke("migrate", "--database-url", url)
     assert done.exit_code == 0 and db.head_revision() in done.stdout
     assert "up to date" in invoke("migrate", "--database-url", url).stdout
+
+
+def test_status_and_migrate_sql_never_create_a_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/typo.db"
+    for args in (["status"], ["scopes", "list"], ["migrate", "--sql"]):
+        result = invoke(*args, "--database-url", url)
+        if args[0] == "migrate":
+            assert result.exit_code == 0 and "CREATE TABLE classify_jobs" in result.stdout
+        else:
+            assert result.exit_code == 2 and "no database at" in result.stderr
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_migrate_sql_starts_from_the_database_revision(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/m.db"
+    assert invoke("migrate", "--database-url", url, "--revision", "0004").exit_code == 0
+    sql = invoke("migrate", "--database-url", url, "--sql")
+    assert sql.exit_code == 0 and "CREATE VIEW classify_jobs_current" in sql.stdout
+    assert "CREATE TABLE classify_jobs " not in sql.stdout
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "postgresql+psycopg2://u@h/db"])
+def test_unsupported_databases_are_one_line_exit_2(url: str) -> None:
+    result = invoke("status", "--database-url", url)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "not supported" in result.stderr and "psycopg 3" in result.stderr
+
+
+def test_scopes_list_reset_forget(db_url: str, sim: SimServer) -> None:
+    assert invoke(*sync_args(db_url, sim, "--list-source", "v2")).exit_code == 0
+    listed = json.loads(invoke("scopes", "list", "--database-url", db_url, "--json").stdout)
+    assert [s["scope"] for s in listed["scopes"]] == ["default"]
+    assert listed["scopes"][0]["checkpoints"][0]["source"] == "v2"
+    reset = invoke("scopes", "reset", "default", "--database-url", db_url)
+    assert reset.exit_code == 0 and "page 1" in reset.stdout
+    engine = db.make_engine(db_url)
+    assert rows(engine, "etl_checkpoints") == [] and rows(engine, "etl_job_seen") != []
+    assert invoke("scopes", "forget", "default", "--database-url", db_url).exit_code == 0
+    assert rows(engine, "etl_job_seen") == [] and rows(engine, "etl_scope_sources") == []
+    engine.dispose()
+    missing = invoke("scopes", "reset", "nope", "--database-url", db_url)
+    assert missing.exit_code == 2 and "no scope 'nope'" in missing.stderr

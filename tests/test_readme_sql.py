@@ -1,6 +1,6 @@
-"""The README's analyst examples never rot: every ```sql block of the section runs after a real sync
-and returns rows, on PostgreSQL and on SQLite (a block whose first line is ``-- dialect: postgresql``
-or ``-- dialect: sqlite`` runs on that database only)."""
+"""The analyst examples of docs/analysts.md never rot: every ```sql block of the section runs after a
+real sync and returns rows, on PostgreSQL and on SQLite (a block whose first line is
+``-- dialect: postgresql`` or ``-- dialect: sqlite`` runs on that database only)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from etl import db
 from etl.simulator import SimServer, SimState
 from tests.support import API_KEY, sync
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "analysts.md"
 START, END = "<!-- analysts:start -->", "<!-- analysts:end -->"
 FENCE = re.compile(r"^```([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 DIALECT = re.compile(r"\A--\s*dialect:\s*(\S+)\s*$", re.M)
@@ -26,13 +26,13 @@ VIEWS = ("classify_jobs_current", "classify_daily_counts", "classify_rule_match"
 
 @dataclass(frozen=True)
 class Block:
-    line: int  # of the opening fence in README.md
+    line: int  # of the opening fence in docs/analysts.md
     language: str
     sql: str
     dialect: str | None
 
     def describe(self) -> str:
-        return f"README.md line {self.line} ({self.dialect or 'portable'}):\n{self.sql}"
+        return f"docs/analysts.md line {self.line} ({self.dialect or 'portable'}):\n{self.sql}"
 
 
 def analyst_blocks() -> list[Block]:
