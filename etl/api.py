@@ -244,19 +244,20 @@ class ClassifyApi:
         class ExactPaths:
             """Stands in for the transport's ClientSession (it calls ``client()`` for one)."""
 
-            def __init__(self) -> None:
-                connector = aiohttp.TCPConnector(
-                    limit=limits.max_connections or 100,
-                    keepalive_timeout=limits.keepalive_expiry,
-                    ssl=transport.ssl_context,
-                )
-                self.session = aiohttp.ClientSession(connector=connector)
-                sessions.append(self.session)
+            session: aiohttp.ClientSession | None = None
 
             def __call__(self) -> ExactPaths:
                 return self
 
             def request(self, method: str, url: str, **kwargs: Any) -> Any:
+                if self.session is None:  # made in the event loop that uses it
+                    connector = aiohttp.TCPConnector(
+                        limit=limits.max_connections or 100,
+                        keepalive_timeout=limits.keepalive_expiry,
+                        ssl=transport.ssl_context,
+                    )
+                    self.session = aiohttp.ClientSession(connector=connector)
+                    sessions.append(self.session)
                 return self.session.request(method, yarl.URL(url, encoded=True), **kwargs)
 
         transport.client = ExactPaths()  # type: ignore[assignment]

@@ -227,7 +227,7 @@ def test_the_client_comes_from_settings() -> None:
         ("90m", timedelta(minutes=90)),
         ("6h", timedelta(hours=6)),
         ("2d", timedelta(days=2)),
-        ("45s", timedelta(45)),
+        ("45s", timedelta(seconds=45)),
     ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
