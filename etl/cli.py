@@ -107,6 +107,24 @@ class Cli(click.Group):
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
 
+def error_exit(exc: BaseException) -> tuple[int, str] | None:
+    """The exit code and one-line message of a known failure; None for a bug (a traceback)."""
+    if isinstance(exc, LockedError):
+        return EXIT_LOCKED, str(exc)
+    if isinstance(exc, ConfigError | AuthError):
+        return EXIT_CONFIG, str(exc)
+    if isinstance(exc, EtlError):
+        return EXIT_FAILED, str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_FAILED, "interrupted; the last page was rolled back and the checkpoint kept"
+    # SQLAlchemy is imported only by the commands that use it: if it is not loaded, this is not
+    # one of its errors.
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
+        return EXIT_FAILED, f"database error: {_db_reason(exc)}"
+    return None
+
+
 def handle_errors(func: F) -> F:
     """Turn known failures into one line on stderr and an exit code, never a traceback."""
 
@@ -114,21 +132,11 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except LockedError as exc:
-            _fail(str(exc), EXIT_LOCKED)
-        except (ConfigError, AuthError) as exc:
-            _fail(str(exc), EXIT_CONFIG)
-        except EtlError as exc:
-            _fail(str(exc), EXIT_FAILED)
-        except KeyboardInterrupt:
-            _fail("interrupted; the last page was rolled back and the checkpoint kept", EXIT_FAILED)
-        except Exception as exc:
-            # SQLAlchemy is imported only by the commands that use it: if it is not loaded, this is
-            # not one of its errors.
-            sa_exc = sys.modules.get("sqlalchemy.exc")
-            if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
-                _fail(f"database error: {_db_reason(exc)}", EXIT_FAILED)
-            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            known = error_exit(exc)
+            if known is None:
+                raise
+            _fail(known[1], known[0])
 
     return wrapper  # type: ignore[return-value]
 
@@ -396,11 +404,20 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     show = (
         (sys.stderr.isatty() and text_logs and quiet == 0) if settings.progress is None else settings.progress
     )
-    with PageReporter(show_progress=show) as reporter:
-        result = do_sync(settings, dry_run=dry_run, on_page=reporter)
-    # TODO(monitor): etl/monitor.py (being written) consumes settings.ping_url, notify_url, notify_on and
-    # metrics_file here, with the result; until it lands they are validated and passed nowhere.
-    summary = summary_dict(result)
+    monitor = _monitor(settings, dry_run=dry_run)
+    code, summary, message = EXIT_FAILED, None, None
+    try:
+        with PageReporter(show_progress=show) as reporter:
+            result = do_sync(settings, dry_run=dry_run, on_page=reporter)
+        summary, code = summary_dict(result), exit_code(result)
+    except (Exception, KeyboardInterrupt) as exc:
+        known = error_exit(exc)
+        code, message = known if known is not None else (EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if monitor is not None:
+            _finish_monitor(monitor, settings, code, summary, message)
+    summary["dry_run"] = dry_run
     summary["dry_run"] = dry_run
     if not text_logs:
         log.info("sync %s", result.outcome, extra={"event": "summary", **summary})
@@ -409,7 +426,52 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
         click.echo(json.dumps(summary) if as_json else banner + summary_text(result))
     elif as_json:  # stdout stays JSON lines too; without --json the summary line on stderr is the output
         click.echo(json.dumps(summary))
-    sys.exit(exit_code(result))
+    sys.exit(code)
+
+
+def _monitor(settings: Settings, *, dry_run: bool) -> Any:
+    """Cron-monitor pings, notifications and the metrics file around a run (each optional; a dry
+    run is never monitored). Imported only when asked for: it costs start-up time."""
+    if dry_run or not (settings.ping_url or settings.notify_url or settings.metrics_file):
+        return None
+    from sqlalchemy.engine import make_url
+
+    from etl.monitor import RunMonitor
+
+    secrets = [settings.api_key.get_secret_value() if settings.api_key else None]
+    try:
+        secrets.append(make_url(settings.database_url.get_secret_value()).password)
+    except Exception:  # an invalid URL fails later with its own message
+        pass
+    monitor = RunMonitor(
+        ping_url=settings.ping_url,
+        notify_url=settings.notify_url,
+        notify_on=settings.notify_on,  # type: ignore[arg-type]
+        metrics_file=settings.metrics_file,
+        secrets=[s for s in secrets if s],
+    )
+    monitor.start()  # before the first API request
+    return monitor
+
+
+def _finish_monitor(
+    monitor: Any, settings: Settings, code: int, summary: dict[str, Any] | None, message: str | None
+) -> None:
+    from etl import db
+    from etl.sync import build_scopes
+
+    engine = None
+    if settings.metrics_file and code != EXIT_LOCKED:
+        try:
+            engine = db.make_engine(settings.database_url.get_secret_value())
+        except Exception:
+            engine = None  # metrics from the previous file, as etl.monitor documents
+    scopes = [s.key for s in build_scopes(settings.project_ids, settings.organization_id)]
+    try:
+        monitor.finish(code, summary=summary, engine=engine, error=message, scopes=scopes)
+    finally:
+        if engine is not None:
+            engine.dispose()
 
 
 @main.command()
@@ -624,3 +686,20 @@ def demo(n_jobs: int, seed: int, verbose: int, quiet: int, **values: Any) -> Non
             )
         )
     sys.exit(exit_code(result))
+
+
+@main.command()
+@setting_options(DATABASE_SETTINGS)
+@handle_errors
+def metrics(**values: Any) -> None:
+    """Print the Prometheus metrics (last run, last success, jobs by status, checkpoint age) from the
+    database alone, as --metrics-file writes them after a run."""
+    from etl.monitor import metrics_text
+
+    settings = build_settings(**values)
+    engine = connect(settings.database_url.get_secret_value(), must_exist=True)
+    try:
+        with engine.connect() as conn:
+            click.echo(metrics_text(conn), nl=False)
+    finally:
+        engine.dispose()

@@ -37,13 +37,19 @@ def summary_dict(result: SyncResult) -> dict[str, Any]:
         "not_found_in_v2": t.not_found,
         "failed": t.failed,
         "quarantined": t.quarantined,
+        "deleted": t.deleted,
+        "credits_fetched": t.credits_fetched,
         "requests": result.requests,
         "retries": result.retries,
         "scopes": [
             {
                 "scope": s.scope,
                 "source": s.source,
+                "kind": s.kind,
                 "complete": s.complete,
+                "list_requests": s.list_requests,
+                "guard": s.guard,
+                "warnings": s.warnings,
                 "resumed_after_page": s.resumed_from_page,
                 "pages": s.counters.pages,
                 "error": s.error,
@@ -60,7 +66,8 @@ def summary_text(result: SyncResult) -> str:
         f"  pages {d['pages']}   jobs listed {d['jobs_listed']}",
         f"  new {d['new']}   changed {d['changed']}   unchanged {d['unchanged']}",
         f"  hydrated {d['hydrated']}   not in v2 {d['not_found_in_v2']}   failed {d['failed']}"
-        f"   quarantined {d['quarantined']}",
+        f"   quarantined {d['quarantined']}   deleted {d['deleted']}",
+        f"  credits fetched {d['credits_fetched']}",
         "  requests "
         + (", ".join(f"{k} {v}" for k, v in sorted(d["requests"].items())) or "none")
         + f"   retries {d['retries']}",
@@ -68,7 +75,13 @@ def summary_text(result: SyncResult) -> str:
     for s in d["scopes"]:
         state = "complete" if s["complete"] else ("FAILED: " + s["error"] if s["error"] else "incomplete")
         resumed = f", resumed after page {s['resumed_after_page']}" if s["resumed_after_page"] else ""
-        lines.append(f"  scope {s['scope']} ({s['source']}): {s['pages']} pages{resumed}, {state}")
+        parts = ", ".join(f"{k} {v}" for k, v in s["list_requests"].items())
+        lines.append(
+            f"  scope {s['scope']} ({s['source']}): {s['pages']} pages{resumed}, {state}; {s['kind']}"
+            + (f"; list requests: {parts}" if parts else "")
+        )
+        if s["guard"]:
+            lines.append(f"  scope {s['scope']}: WARNING {s['guard']}")
     return "\n".join(lines)
 
 
