@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from etl.schema import etl_checkpoints, etl_job_seen, etl_scope_sources
+from etl.schema import etl_checkpoints, etl_job_seen, etl_scope_sources, etl_walk_windows
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,19 @@ def known(conn: Connection, scope: str) -> bool:
 
 
 def reset(conn: Connection, scope: str) -> int:
-    """Drop the scope's checkpoints; the number of rows deleted."""
-    return conn.execute(delete(etl_checkpoints).where(etl_checkpoints.c.scope == scope)).rowcount
+    """Drop the scope's checkpoints (the list walks' and the v2 windows') and its recorded list
+    source: its next run starts from page 1 and asks the v1 list again. Rows deleted."""
+    n = conn.execute(delete(etl_checkpoints).where(etl_checkpoints.c.scope == scope)).rowcount
+    n += conn.execute(delete(etl_walk_windows).where(etl_walk_windows.c.scope == scope)).rowcount
+    n += conn.execute(delete(etl_scope_sources).where(etl_scope_sources.c.scope == scope)).rowcount
+    return int(n)
 
 
 def forget(conn: Connection, scope: str) -> int:
-    """Drop the checkpoints, the recorded list source and the seen-jobs of the scope; rows deleted."""
+    """Everything ``reset`` drops, and the seen-jobs of the scope (its deletion baseline)."""
     n = reset(conn, scope)
-    n += conn.execute(delete(etl_scope_sources).where(etl_scope_sources.c.scope == scope)).rowcount
     n += conn.execute(delete(etl_job_seen).where(etl_job_seen.c.scope == scope)).rowcount
-    return n
+    return int(n)
 
 
 def render(states: list[ScopeState]) -> str:
