@@ -1,5 +1,5 @@
 """`python -m etl` is `classify-etl`."""
 
-from etl.cli import main
+from etl.entry import run
 
-main()
+run()

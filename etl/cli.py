@@ -102,7 +102,12 @@ class Cli(click.Group):
             _emit_error(message, exc.exit_code, as_json=_wants_json(argv))
             sys.exit(exc.exit_code)
         except click.Abort:
-            _emit_error("aborted", EXIT_FAILED, as_json=_wants_json(argv))
+            # click turns a KeyboardInterrupt (SIGINT, or SIGTERM through etl.entry) into Abort.
+            _emit_error(
+                "interrupted before the sync started; nothing was written",
+                EXIT_FAILED,
+                as_json=_wants_json(argv),
+            )
             sys.exit(EXIT_FAILED)
         sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 

@@ -439,11 +439,12 @@ def run_sync(
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        handled = []
+        handled: list[tuple[signal.Signals, Any]] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
-                loop.add_signal_handler(sig, task.cancel)
-                handled.append(sig)
+                previous = signal.getsignal(sig)
+                loop.add_signal_handler(sig, _on_signal, task)
+                handled.append((sig, previous))
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 pass
         syncer: Syncer | None = None
@@ -457,8 +458,9 @@ def run_sync(
         except asyncio.CancelledError:
             raise InterruptedRun(INTERRUPTED) from None
         finally:
-            for sig in handled:
+            for sig, previous in handled:
                 loop.remove_signal_handler(sig)
+                signal.signal(sig, previous)  # the CLI's own handlers, not the defaults
 
     try:
         return asyncio.run(main())
@@ -467,3 +469,11 @@ def run_sync(
 
 
 INTERRUPTED = "interrupted; the last page was rolled back and the checkpoint kept"
+#: Set when SIGINT/SIGTERM stopped a run (``etl.entry`` then exits without CPython's SIGINT re-raise).
+signalled = False
+
+
+def _on_signal(task: asyncio.Task[Any]) -> None:
+    global signalled
+    signalled = True
+    task.cancel()

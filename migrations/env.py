@@ -47,18 +47,30 @@ def run_migrations_online() -> None:
             # child row through ON DELETE CASCADE (rules, results, history...). Off for the
             # migration (the pragma is a no-op inside a transaction, so before it starts).
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            # SQLite cannot ALTER most things: batch mode recreates the table.
-            render_as_batch=True,
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            # pysqlite commits DDL as it goes (it opens transactions for DML only): a migration
+            # killed half way would leave tables without their alembic_version row, and every
+            # later run would fail on "table already exists". Own the transaction instead.
+            connection.commit()
+            driver = connection.connection.driver_connection
+            driver.isolation_level = None  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                # SQLite cannot ALTER most things: batch mode recreates the table.
+                render_as_batch=True,
+                compare_type=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+        finally:
+            if connection.dialect.name == "sqlite":
+                connection.rollback()  # nothing left open (a no-op after the commit)
+                driver.isolation_level = ""  # type: ignore[union-attr]  # the pool's default again
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 if context.is_offline_mode():

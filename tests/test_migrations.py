@@ -58,3 +58,39 @@ def test_database_ahead_of_this_version_is_refused(db_url: str) -> None:
             db.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_a_migration_that_fails_half_way_leaves_no_half_schema(db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Killed or failing during the first migration: nothing is left behind, so the next run
+    migrates from scratch instead of failing on "table already exists" forever."""
+    from alembic.operations import Operations
+    from sqlalchemy import inspect
+
+    real = Operations.execute
+
+    def failing(self, sqltext, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "classify_rule_match" in str(sqltext):  # revision 0005, after four revisions of tables
+            raise RuntimeError("the process died here")
+        return real(self, sqltext, *args, **kwargs)
+
+    engine = db.make_engine(db_url)
+    try:
+        monkeypatch.setattr(Operations, "execute", failing)
+        try:
+            db.upgrade(engine)
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("the patched revision should have failed")
+        assert db.current_revision(engine) is None
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        monkeypatch.setattr(Operations, "execute", real)
+        db.upgrade(engine)
+        assert db.current_revision(engine) == db.head_revision()
+        with engine.begin() as conn:  # and the pool's connections are transactional again
+            conn.exec_driver_sql("INSERT INTO etl_scope_sources VALUES ('s', 'v2', '2026-01-01', NULL)")
+            conn.rollback()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM etl_scope_sources").scalar_one() == 0
+    finally:
+        engine.dispose()

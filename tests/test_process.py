@@ -227,3 +227,35 @@ def test_secrets_never_printed_or_stored(pg_url: str, tmp_path: Path) -> None:
         assert secret not in printed, f"{secret} printed"
         assert secret not in stored, f"{secret} stored"
     assert "Traceback" not in printed
+
+
+EARLY = "classify-etl: error: interrupted before the sync started; nothing was written"
+INTERRUPTED_LINE = "classify-etl: error: interrupted; the last page was rolled back and the checkpoint kept"
+
+
+@pytest.mark.slow
+def test_twenty_signals_at_random_points_never_print_a_traceback(db_url: str, sim: SimServer) -> None:
+    """SIGINT and SIGTERM at random points of a run (start-up, listing, hydrating, committing): the
+    run ends with the one-line message (or finished first), never a traceback, and converges."""
+    sim.state.faults = Faults(latency_ms=15)
+    rng = random.Random(20)
+    interrupted = 0
+    for i in range(20):
+        proc = start_sync(db_url, sim.url, *(["--full-refresh"] if i % 3 == 0 else []))
+        time.sleep(rng.uniform(0.02, 1.6))
+        proc.send_signal(signal.SIGINT if i % 2 else signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err and "exception was never retrieved" not in err, err
+        if proc.returncode == 0:
+            assert err.strip() == "", err
+        elif proc.returncode < 0:  # the signal beat the interpreter's own start-up: killed silently
+            assert err.strip() == "" and i < 20, err
+        else:
+            assert proc.returncode == 1 and err.strip() in (INTERRUPTED_LINE, EARLY), err
+            interrupted += 1
+    assert interrupted >= 10, "most signals should land while the run is under way"
+    sim.state.faults = Faults()
+    assert run_sync_cli(db_url, sim.url).returncode == 0
+    engine = db.make_engine(db_url)
+    assert_tables_equal_truth(engine, sim.state)
+    engine.dispose()

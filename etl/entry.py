@@ -1,0 +1,54 @@
+"""The ``classify-etl`` entry point: signals are the operator's from the first instruction.
+
+SIGTERM (systemd, cron's kill, an orchestrator's timeout) becomes KeyboardInterrupt, as SIGINT
+already is, and the CLI turns both into one line and exit 1. The handlers are installed before the
+CLI's imports, so that a signal during start-up is a clean exit too, never a traceback.
+
+After an interrupt the process leaves with ``os._exit``: CPython otherwise re-raises SIGINT at exit
+when a KeyboardInterrupt once interrupted module code (an import), and the exit status would be
+"killed by SIGINT" instead of the documented 1. Everything worth keeping is written by then (the
+run is recorded, the streams are flushed below).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+
+EARLY = "classify-etl: error: interrupted before the sync started; nothing was written"
+_interrupted = False
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def run() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    code: str | int | None = 0
+    try:
+        from etl.cli import main
+    except KeyboardInterrupt:
+        print(EARLY, file=sys.stderr)
+        code = 1
+    else:
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+        except KeyboardInterrupt:  # a second signal while the first one's message was written
+            code = 1
+    sync = sys.modules.get("etl.sync")
+    if not (_interrupted or getattr(sync, "signalled", False)):
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else 1)
