@@ -532,18 +532,18 @@ def _open_schema(settings: Settings) -> Engine:
 
 
 @main.command()
-@setting_options(DATABASE_SETTINGS)
+@setting_options((*DATABASE_SETTINGS, "full_walk_every", "lookback"))
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @handle_errors
 def status(as_json: bool, **values: Any) -> None:
-    """Show the checkpoints, the last runs and row counts."""
+    """Show the checkpoints, the v2 plan per scope, the last runs and row counts."""
     from etl.report import status_dict, status_text
 
     settings = build_settings(**values)
     engine = _open_schema(settings)
     try:
         with engine.connect() as conn:
-            data = status_dict(conn)
+            data = status_dict(conn, full_walk_every=settings.full_walk_every, lookback=settings.lookback)
     finally:
         engine.dispose()
     emit(data, status_text(data), as_json=as_json, log_format=settings.log_format)

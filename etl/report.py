@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
@@ -94,8 +95,14 @@ COUNTED_TABLES = (
 )
 
 
-def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
-    """The checkpoints, the last runs and row counts, as plain data."""
+def status_dict(
+    conn: Connection,
+    *,
+    last_runs: int = 5,
+    full_walk_every: timedelta = timedelta(hours=24),
+    lookback: timedelta = timedelta(days=1),
+) -> dict[str, Any]:
+    """The checkpoints, the v2 plan per scope, the last runs and row counts, as plain data."""
     chosen = {r.scope: r for r in conn.execute(select(etl_scope_sources))}
     checkpoints = [
         {
@@ -142,6 +149,9 @@ def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
             if last is not None
             else None
         )
+    for c in checkpoints:
+        if c["source"] == "v2":
+            c["v2_plan"] = _v2_plan(conn, c, full_walk_every, lookback)
     counts = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in COUNTED_TABLES}
     j = classify_jobs.c
     by_hydration: dict[str, int] = dict(
@@ -164,6 +174,23 @@ def status_dict(conn: Connection, *, last_runs: int = 5) -> dict[str, Any]:
     }
 
 
+def _v2_plan(conn: Connection, c: dict[str, Any], every: timedelta, lookback: timedelta) -> dict[str, Any]:
+    """When the scope's next full walk is due, its incremental window, and what it holds unfinished."""
+    from etl import load
+
+    last = load.read_checkpoint(conn, c["scope"], "v2")
+    last_full = last.last_complete_walk_at if last is not None else None
+    windows = load.read_windows(conn, c["scope"], "full")
+    newest = load.newest_created_at(conn, c["scope"])
+    return {
+        "last_full_walk_at": _iso(last_full),
+        "next_full_walk_due": _iso(last_full + every) if last_full is not None else "next run",
+        "full_walk_windows_in_progress": sum(1 for w in windows if not w.done),
+        "incremental_created_from": _iso(newest - lookback) if newest is not None else None,
+        "unfinished_held": len(load.unfinished_job_ids(conn, c["scope"], created_before=None)),
+    }
+
+
 def status_text(d: dict[str, Any]) -> str:
     lines = []
     for c in d["checkpoints"]:
@@ -181,6 +208,18 @@ def status_text(d: dict[str, Any]) -> str:
             f"  {c['scope']} [{c['source']}]: {walk}; "
             f"last complete walk {c['last_complete_walk_at'] or 'never'}{last}"
         )
+        plan = c.get("v2_plan")
+        if plan:
+            lines.append(
+                f"    v2: next full walk {plan['next_full_walk_due']}"
+                + (
+                    f" ({plan['full_walk_windows_in_progress']} windows to go)"
+                    if plan["full_walk_windows_in_progress"]
+                    else ""
+                )
+                + f"; incremental from created {plan['incremental_created_from'] or '-'}; "
+                f"{plan['unfinished_held']} jobs held unfinished"
+            )
     lines.append("last runs:")
     for r in d["runs"] or []:
         lines.append(

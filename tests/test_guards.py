@@ -118,3 +118,23 @@ def test_list_source_flag_overrides_the_recorded_choice_and_scopes_reset_clears_
     assert reset.exit_code == 0, reset.output
     assert rows(engine, "etl_scope_sources") == []
     assert sync(engine, sim.url).scopes[0].source == "v1"
+
+
+def test_status_shows_the_v2_plan_of_a_scope(engine: Engine, sim: SimServer) -> None:
+    sync(engine, sim.url, source="v2")
+    url = engine.url.render_as_string(hide_password=False)
+    shown = CliRunner().invoke(main, ["status", "--json", "--database-url", url, "--full-walk-every", "6h"])
+    assert shown.exit_code == 0, shown.output
+    (v2,) = [c for c in json.loads(shown.output)["checkpoints"] if c["source"] == "v2"]
+    plan = v2["v2_plan"]
+    assert plan["last_full_walk_at"] is not None and plan["full_walk_windows_in_progress"] == 0
+    from datetime import datetime, timedelta
+
+    due = datetime.fromisoformat(plan["next_full_walk_due"]) - datetime.fromisoformat(
+        plan["last_full_walk_at"]
+    )
+    assert due == timedelta(hours=6)
+    held = [r for r in rows(engine, "classify_jobs") if r["status"] in ("pending", "running")]
+    assert plan["unfinished_held"] == len(held) > 0
+    text = CliRunner().invoke(main, ["status", "--database-url", url])
+    assert "v2: next full walk" in text.output and "jobs held unfinished" in text.output
