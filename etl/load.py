@@ -526,6 +526,11 @@ def encode_payloads(v1_raw: Any, v2_raw: Any) -> bytes:
 
 
 def decode_payloads(codec: str, data: bytes) -> tuple[Any, Any]:
+    """(v1_raw, v2_raw) from a stored value: ``deflate-1``, or ``json-1`` (plain ``[v1, v2]``
+    text: what an offline ``migrate --sql`` of revision 0008 copies, until the job is rewritten)."""
+    if codec == "json-1":
+        v1, v2 = json.loads(bytes(data))
+        return v1, v2
     if codec != PAYLOAD_CODEC:
         raise ValueError(f"unknown payload codec {codec!r}: written by a newer classify-etl?")
     z = zlib.decompressobj(-15, PAYLOAD_DICTIONARY_1)

@@ -97,7 +97,7 @@ def test_revision_codec_is_the_loaders() -> None:
     rev = _revision("0008")
     assert rev.CODEC == load.PAYLOAD_CODEC and rev.DICTIONARY == load.PAYLOAD_DICTIONARY_1
     data = load.encode_payloads(AWKWARD, None)
-    assert rev.decode(data) == (AWKWARD, None) and rev.encode(AWKWARD, None) == data
+    assert rev.decode(rev.CODEC, data) == (AWKWARD, None) and rev.encode(AWKWARD, None) == data
 
 
 def test_credits_are_exact_decimals(engine: Engine) -> None:

@@ -1,8 +1,9 @@
 """Make the usage credits exact decimals: NUMERIC(18, 6) instead of double precision.
 
-PostgreSQL refuses to change the type of a column a view reads, so the 0005 views are dropped
-first and recreated (from revision 0005's own definitions) afterwards. Existing values are cast
-through their shortest decimal text, so 12.34 stored as a double becomes exactly 12.34.
+PostgreSQL refuses to change the type of a column a view reads (and SQLite to drop one), so the
+0005 views are dropped first and recreated (from revision 0005's own definitions) afterwards.
+Existing values are cast through their shortest decimal text, so 12.34 stored as a double becomes
+exactly 12.34.
 
 Revision ID: 0006
 Revises: 0005
@@ -14,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
@@ -35,24 +35,29 @@ def landed_views() -> ModuleType:
     return module
 
 
-def _retype(new: sa.types.TypeEngine, old: sa.types.TypeEngine, using: str) -> None:
+def _retype(new: str, using: str) -> None:
     views = landed_views()
-    bind = op.get_bind()
-    pg = bind.dialect.name == "postgresql"
-    if pg:
-        views.downgrade()
-    with op.batch_alter_table("classify_jobs") as batch:
-        for column in COLUMNS:
-            kw = {"postgresql_using": using.format(column=column)} if pg else {}
-            batch.alter_column(column, type_=new, existing_type=old, **kw)
-    if pg:
-        views.upgrade()
+    views.downgrade()
+    for column in COLUMNS:
+        if op.get_bind().dialect.name == "postgresql":
+            op.execute(
+                f"ALTER TABLE classify_jobs ALTER COLUMN {column} TYPE {new} "
+                f"USING {using.format(column=column)}"
+            )
+        else:
+            # Native ALTERs, not a batch rebuild: no reflection (so `migrate --sql` works) and no
+            # DROP TABLE to cascade to child rows. The column moves to the end of the table.
+            op.execute(f"ALTER TABLE classify_jobs ADD COLUMN {column}_retyped {new}")
+            op.execute(f"UPDATE classify_jobs SET {column}_retyped = {column}")
+            op.execute(f"ALTER TABLE classify_jobs DROP COLUMN {column}")
+            op.execute(f"ALTER TABLE classify_jobs RENAME COLUMN {column}_retyped TO {column}")
+    views.upgrade()
 
 
 def upgrade() -> None:
     # ::text first: the shortest text that reads back as the same double (12.34, not 12.3399999).
-    _retype(sa.Numeric(18, 6), sa.Float(), "CAST(CAST({column} AS TEXT) AS NUMERIC(18, 6))")
+    _retype("NUMERIC(18, 6)", "CAST(CAST({column} AS TEXT) AS NUMERIC(18, 6))")
 
 
 def downgrade() -> None:
-    _retype(sa.Float(), sa.Numeric(18, 6), "CAST({column} AS DOUBLE PRECISION)")
+    _retype("FLOAT", "CAST({column} AS DOUBLE PRECISION)")

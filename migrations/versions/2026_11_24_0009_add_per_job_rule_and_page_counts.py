@@ -21,10 +21,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("classify_jobs") as batch:
-        batch.add_column(sa.Column("rule_count", sa.Integer(), server_default="0", nullable=False))
-        batch.add_column(sa.Column("rule_types", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("target_page_count", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("classify_jobs", sa.Column("rule_count", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("classify_jobs", sa.Column("rule_types", sa.Text(), nullable=True))
+    op.add_column(
+        "classify_jobs", sa.Column("target_page_count", sa.Integer(), server_default="0", nullable=False)
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             """UPDATE classify_jobs AS j SET rule_count = r.n, rule_types = r.types
@@ -50,7 +51,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("classify_jobs") as batch:
-        batch.drop_column("target_page_count")
-        batch.drop_column("rule_types")
-        batch.drop_column("rule_count")
+    # Native DROP COLUMN on both (SQLite >= 3.35): no batch rebuild, which would drop the triggers.
+    for column in ("target_page_count", "rule_types", "rule_count"):
+        op.execute(f"ALTER TABLE classify_jobs DROP COLUMN {column}")

@@ -46,13 +46,11 @@ def upgrade() -> None:
             (SELECT MAX(c.last_complete_walk_at) FROM etl_checkpoints AS c WHERE c.scope = s.scope), {never})
         GROUP BY s.scope, s.last_seen_at"""
     )
-    with op.batch_alter_table("etl_job_seen") as batch:
-        batch.alter_column("last_seen_at", new_column_name="first_listed_at")
+    op.execute("ALTER TABLE etl_job_seen RENAME COLUMN last_seen_at TO first_listed_at")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("etl_job_seen") as batch:
-        batch.alter_column("first_listed_at", new_column_name="last_seen_at")
+    op.execute("ALTER TABLE etl_job_seen RENAME COLUMN first_listed_at TO last_seen_at")
     # A job listed by the scope's last complete walk was seen no later than its end; one listed by
     # the walk in progress, at its page's time. Either way the next walk's comparison holds.
     op.execute(
