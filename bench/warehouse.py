@@ -121,11 +121,11 @@ def _copy_select(conn: psycopg.Connection[Any], table: str, id_columns: set[str]
 
 def scale_by_copies(admin_url: str, source_db: str, target_db: str, factor: int) -> None:
     """target = source with ``factor - 1`` extra copies of every job (new ids, same child rows)."""
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    with psycopg.connect(_plain(admin_url), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{target_db}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{target_db}" TEMPLATE "{source_db}"')
     url = make_url(admin_url).set(database=target_db).render_as_string(hide_password=False)
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+    with psycopg.connect(_plain(url), autocommit=True) as conn:
         existing = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         plan = [
             ("classify_jobs", {"id"}, set()),

@@ -49,23 +49,30 @@ def _add(select_sql: str) -> str:
 
 
 def _pg_rules_delta(old: str, new: str) -> str:
-    """Pairs (job, type) whose presence changed: +1 appeared, -1 disappeared; times the job's result."""
+    """Pairs (job, type) whose presence changed: +1 appeared, -1 disappeared; times the job's result.
+
+    Counted, not tested row by row: a pair was present before if its rows now, minus the new ones,
+    plus the old ones are more than none. Aggregates and hash joins only, so a statement of n rows
+    costs O(n) whatever its size (an EXISTS per pair over the transition table would be O(n²))."""
     return _add(f"""
     SELECT x.type, SUM(x.d), SUM(CASE WHEN r.job_id IS NOT NULL THEN x.d ELSE 0 END),
            SUM(CASE WHEN r.type = x.type THEN x.d ELSE 0 END),
            COALESCE(SUM(CASE WHEN r.type = x.type THEN x.d * CAST(r.confidence AS NUMERIC) END), 0)
     FROM (
         SELECT p.job_id, p.type,
-            (CASE WHEN EXISTS (SELECT 1 FROM classify_rules AS c
-                               WHERE c.job_id = p.job_id AND c.type = p.type)
-                  THEN 1 ELSE 0 END)
-            - (CASE WHEN EXISTS (SELECT 1 FROM {old} AS o WHERE o.job_id = p.job_id AND o.type = p.type)
-                      OR EXISTS (SELECT 1 FROM classify_rules AS c
-                                 WHERE c.job_id = p.job_id AND c.type = p.type
-                                 AND NOT EXISTS (SELECT 1 FROM {new} AS n
-                                                 WHERE n.job_id = c.job_id AND n.position = c.position))
+            (CASE WHEN COALESCE(cur.n, 0) > 0 THEN 1 ELSE 0 END)
+            - (CASE WHEN COALESCE(cur.n, 0) - COALESCE(nw.n, 0) + COALESCE(od.n, 0) > 0
                     THEN 1 ELSE 0 END) AS d
         FROM (SELECT job_id, type FROM {old} AS o UNION SELECT job_id, type FROM {new} AS n) AS p
+        LEFT JOIN (SELECT job_id, type, COUNT(*) AS n FROM {old} AS o GROUP BY job_id, type) AS od
+            ON od.job_id = p.job_id AND od.type = p.type
+        LEFT JOIN (SELECT job_id, type, COUNT(*) AS n FROM {new} AS n GROUP BY job_id, type) AS nw
+            ON nw.job_id = p.job_id AND nw.type = p.type
+        LEFT JOIN (
+            SELECT c.job_id, c.type, COUNT(*) AS n FROM classify_rules AS c
+            WHERE c.job_id IN (SELECT job_id FROM {old} AS o UNION SELECT job_id FROM {new} AS n)
+            GROUP BY c.job_id, c.type
+        ) AS cur ON cur.job_id = p.job_id AND cur.type = p.type
     ) AS x
     JOIN classify_jobs AS j ON j.id = x.job_id AND j.deleted_at IS NULL
     LEFT JOIN classify_results AS r ON r.job_id = x.job_id
