@@ -7,6 +7,7 @@ land together or not at all.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +33,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from etl.decide import Stored
 from etl.normalize import JobRows, restore_raw
 from etl.schema import (
+    UtcDateTime,
     classify_job_history,
+    classify_job_payloads,
     classify_jobs,
     classify_parsing_configs,
     classify_results,
@@ -43,6 +46,7 @@ from etl.schema import (
     etl_quarantine,
     etl_scope_sources,
     etl_sync_runs,
+    etl_walk_sightings,
     etl_walk_windows,
 )
 
@@ -168,10 +172,17 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
 
 
 def _json_default(value: Any) -> Any:
+    """What json.dumps cannot encode, as text PostgreSQL's input functions read exactly:
+    timestamps as ISO 8601, Decimals as their digits (a JSON string: jsonb_populate_recordset
+    reads it into NUMERIC as written, never through a float), bytes as bytea hex."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)  # exact: jsonb_populate_recordset reads the text into the column
+        if not value.is_finite():
+            raise ValueError(f"cannot store the non-finite decimal {value}")
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
@@ -201,10 +212,26 @@ def _pg_insert_json(
 
 
 def upsert_jobs(conn: Connection, jobs: Sequence[JobRows]) -> None:
-    """Write jobs and replace their child rows (rules, config, pages, result) in bulk."""
+    """Write jobs and replace their child rows (rules, config, pages, result) in bulk.
+
+    The raw payloads of a job's row (``v1_raw``, ``v2_raw``) go, compressed, to
+    classify_job_payloads; the job row gets its rule and page counts (revision 0009)."""
     if not jobs:
         return
-    _upsert(conn, classify_jobs, [j.job for j in jobs], ["id"])
+    _upsert(conn, classify_jobs, [_job_row(j) for j in jobs], ["id"])
+    _upsert(
+        conn,
+        classify_job_payloads,
+        [
+            {
+                "job_id": j.job_id,
+                "codec": PAYLOAD_CODEC,
+                "payloads": encode_payloads(j.job.get("v1_raw"), j.job.get("v2_raw")),
+            }
+            for j in jobs
+        ],
+        ["job_id"],
+    )
     ids = [j.job_id for j in jobs]
     for table in CHILD_TABLES:
         conn.execute(delete(table).where(_among(conn, table.c.job_id, ids)))
@@ -353,12 +380,14 @@ def resolve_quarantine(
 
 
 def mark_seen(conn: Connection, scope: str, job_ids: Sequence[str], now: datetime) -> None:
-    _upsert(
-        conn,
-        etl_job_seen,
-        [{"scope": scope, "job_id": j, "last_seen_at": now} for j in job_ids],
-        ["scope", "job_id"],
-    )
+    """Record that this scope's walk listed these jobs (a page of them) at ``now``: one
+    etl_walk_sightings row for the page, and an etl_job_seen row only for a job the scope had
+    never listed. A walk that lists nothing new writes one row per page, not one per job."""
+    if not job_ids:
+        return
+    ids = list(dict.fromkeys(job_ids))
+    conn.execute(insert(etl_walk_sightings).values(scope=scope, seen_at=now, job_ids=ids))
+    _insert_new(conn, etl_job_seen, [{"scope": scope, "job_id": j, "first_listed_at": now} for j in ids])
 
 
 def deleted_job_ids(conn: Connection) -> set[str]:
@@ -378,13 +407,17 @@ def mark_deleted(
 ) -> int:
     """After a complete walk: jobs this scope listed before but not during the walk are deleted.
 
-    A v2 walk never lists jobs that only v1 knew: those are left alone, not called deleted."""
-    s, j = etl_job_seen.c, classify_jobs.c
-    gone = select(s.job_id).where(s.scope == scope, s.last_seen_at < walk_started_at)
-    stmt = update(classify_jobs).where(j.id.in_(gone), j.deleted_at.is_(None))
+    A v2 walk never lists jobs that only v1 knew: those are left alone, not called deleted. The
+    walk's sightings are then dropped: the next walk records its own."""
+    j = classify_jobs.c
+    stmt = update(classify_jobs).where(
+        j.id.in_(_unseen(conn, scope, walk_started_at)), j.deleted_at.is_(None)
+    )
     if only_v2_known:
         stmt = stmt.where(j.hydration_status != "not_found")
     result = conn.execute(stmt.values(deleted_at=now))
+    w = etl_walk_sightings.c
+    conn.execute(delete(etl_walk_sightings).where(w.scope == scope, w.seen_at <= now))
     return int(result.rowcount or 0)
 
 
@@ -424,16 +457,23 @@ def choose_source(conn: Connection, scope: str, source: str, reason: str, now: d
 
 def stored_v1_raw(conn: Connection, job_ids: Sequence[str]) -> dict[str, Any]:
     """The stored v1 payloads of these jobs (those that have one)."""
-    if not job_ids:
-        return {}
-    j = classify_jobs.c
-    rows = conn.execute(select(j.id, j.v1_raw).where(_among(conn, j.id, job_ids), j.v1_raw.is_not(None)))
-    return {r.id: restore_raw(r.v1_raw) for r in rows}
+    return {
+        job_id: restore_raw(v1)
+        for job_id, (v1, _) in stored_payloads(conn, job_ids).items()
+        if v1 is not None
+    }
 
 
 # -- planner statistics --------------------------------------------------------------------------
 
-GROWING_TABLES = (classify_jobs, *CHILD_TABLES, classify_job_history, etl_job_seen)
+GROWING_TABLES = (
+    classify_jobs,
+    *CHILD_TABLES,
+    classify_job_history,
+    classify_job_payloads,
+    etl_job_seen,
+    etl_walk_sightings,
+)
 
 
 def estimated_jobs(conn: Connection) -> int:
@@ -517,32 +557,133 @@ def commit_page(conn: Connection, page: PageWrite, *, run_id: int, now: datetime
         known.deleted.difference_update(back)
 
 
-# -- the delete guard ------------------------------------------------------------------------------
+# -- payloads, sightings (revisions 0008, 0012) -------------------------------------------------
+
+#: classify_job_payloads.codec of what encode_payloads writes: raw deflate (zlib, level 9, wbits
+#: -15) with the preset dictionary below. The dictionary is part of the stored format: never change
+#: it; a new one needs a new codec name (and decode_payloads keeps reading the old one).
+PAYLOAD_CODEC = "deflate-1"
+#: The shape of the two endpoints' payloads (field names and common values, no job's data): deflate
+#: refers back to it, so each payload pays for its values, not for the JSON around them.
+PAYLOAD_DICTIONARY_1 = (
+    b'{"id":"","mode":"FAST","rules":[{"type":"","description":""}],"status":"SUCCESS",'
+    b'"user_id":"usr-","created_at":"2025-01-01T00:00:00.000Z","project_id":"","updated_at":"",'
+    b'"effective_at":null,"error_message":null,"job_record_id":"jr-","parsing_configuration":'
+    b'{"lang":null,"max_pages":null,"target_pages":[]}}{"id":"","result":{"type":null,"reasoning":"",'
+    b'"confidence":0.},"status":"COMPLETED","user_id":"usr-","created_at":"","file_input":"",'
+    b'"project_id":"","updated_at":"","parse_job_id":"","configuration":{"mode":"FAST","rules":'
+    b'[{"type":"","description":""}],"parsing_configuration":{"lang":null,"max_pages":null,'
+    b'"target_pages":""}},"error_message":null,"transaction_id":null,"configuration_id":"cfg-",'
+    b'"document_input_type":"file_id","usage":{"credits":,"parse_credits":}}'
+)
 
 
-def count_live(conn: Connection, scope: str) -> int:
-    """Jobs this scope's walks have listed that are not marked deleted."""
-    s, j = etl_job_seen.c, classify_jobs.c
-    stmt = (
-        select(func.count())
-        .select_from(etl_job_seen.join(classify_jobs, j.id == s.job_id))
-        .where(s.scope == scope, j.deleted_at.is_(None))
+def payload_text(payload: Any) -> bytes:
+    """The one serialisation of a raw payload that is stored: compact JSON, UTF-8, key order kept.
+    Reading it back gives an equal value whose payload_text is the same bytes."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def encode_payloads(v1_raw: Any, v2_raw: Any) -> bytes:
+    """A job's two payloads as one compressed value: ``[v1,v2]`` (null for an absent one). One
+    stream, so what v2 repeats of v1 (ids, rules, configuration) is stored once."""
+    z = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, PAYLOAD_DICTIONARY_1)
+    return z.compress(b"[" + payload_text(v1_raw) + b"," + payload_text(v2_raw) + b"]") + z.flush()
+
+
+def decode_payloads(codec: str, data: bytes) -> tuple[Any, Any]:
+    """(v1_raw, v2_raw) from a stored value: ``deflate-1``, or ``json-1`` (plain ``[v1, v2]``
+    text: what an offline ``migrate --sql`` of revision 0008 copies, until the job is rewritten)."""
+    if codec == "json-1":
+        v1, v2 = json.loads(bytes(data))
+        return v1, v2
+    if codec != PAYLOAD_CODEC:
+        raise ValueError(f"unknown payload codec {codec!r}: written by a newer classify-etl?")
+    z = zlib.decompressobj(-15, PAYLOAD_DICTIONARY_1)
+    v1, v2 = json.loads(z.decompress(bytes(data)) + z.flush())
+    return v1, v2
+
+
+def stored_payloads(conn: Connection, job_ids: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+    """job id → (v1_raw, v2_raw) as stored (None where absent), for these jobs."""
+    if not job_ids:
+        return {}
+    p = classify_job_payloads.c
+    rows = conn.execute(select(p.job_id, p.codec, p.payloads).where(_among(conn, p.job_id, job_ids)))
+    return {r.job_id: decode_payloads(r.codec, r.payloads) for r in rows}
+
+
+def _job_row(job: JobRows) -> dict[str, Any]:
+    row = {k: v for k, v in job.job.items() if k not in ("v1_raw", "v2_raw")}
+    types = [r["type"] for r in sorted(job.rules, key=lambda r: r["position"])]
+    row.update(rule_count=len(types), rule_types=",".join(types) or None, target_page_count=len(job.pages))
+    return row
+
+
+def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: rows whose key exists are skipped, and nothing is written."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        quote = conn.dialect.identifier_preparer.quote
+        cols = ", ".join(quote(c) for c in rows[0])
+        keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
+        name = quote(table.name)
+        payload = json.dumps(rows, default=_json_default, separators=(",", ":"), allow_nan=False)
+        conn.execute(
+            text(
+                f"INSERT INTO {name} ({cols}) SELECT {cols} "
+                f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:rows AS jsonb)) "
+                f"ON CONFLICT ({keys}) DO NOTHING"
+            ),
+            {"rows": payload},
+        )
+        return
+    conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+
+
+def _unseen(conn: Connection, scope: str, walk_started_at: datetime) -> Any:
+    """The ids of jobs this scope has listed but whose walk since ``walk_started_at`` has not."""
+    s = etl_job_seen.c
+    if conn.dialect.name == "postgresql":
+        listed = (
+            "SELECT json_array_elements_text(w.job_ids) FROM etl_walk_sightings AS w "
+            "WHERE w.scope = :w_scope AND w.seen_at >= :w_since"
+        )
+    else:
+        listed = (
+            "SELECT e.value FROM etl_walk_sightings AS w, json_each(w.job_ids) AS e "
+            "WHERE w.scope = :w_scope AND w.seen_at >= :w_since"
+        )
+    listed_ids = text(listed).bindparams(
+        bindparam("w_scope", scope), bindparam("w_since", walk_started_at, type_=UtcDateTime())
     )
-    return int(conn.execute(stmt).scalar_one())
+    return select(s.job_id).where(s.scope == scope, s.job_id.not_in(listed_ids.columns(s.job_id)))
 
 
 def count_unseen(
     conn: Connection, scope: str, walk_started_at: datetime, *, only_v2_known: bool = False
 ) -> int:
-    """How many live jobs ``mark_deleted`` would tombstone after a walk started at this time."""
-    s, j = etl_job_seen.c, classify_jobs.c
+    """How many live jobs ``mark_deleted`` would tombstone now (for a guard before doing it)."""
+    j = classify_jobs.c
     stmt = (
         select(func.count())
-        .select_from(etl_job_seen.join(classify_jobs, j.id == s.job_id))
-        .where(s.scope == scope, s.last_seen_at < walk_started_at, j.deleted_at.is_(None))
+        .select_from(classify_jobs)
+        .where(j.id.in_(_unseen(conn, scope, walk_started_at)), j.deleted_at.is_(None))
     )
     if only_v2_known:
         stmt = stmt.where(j.hydration_status != "not_found")
+    return int(conn.execute(stmt).scalar_one())
+
+
+def count_live(conn: Connection, scope: str) -> int:
+    """How many jobs this scope has listed are live (not tombstoned)."""
+    j, s = classify_jobs.c, etl_job_seen.c
+    stmt = (
+        select(func.count())
+        .select_from(etl_job_seen.join(classify_jobs, j.id == s.job_id))
+        .where(s.scope == scope, j.deleted_at.is_(None))
+    )
     return int(conn.execute(stmt).scalar_one())
 
 

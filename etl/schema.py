@@ -1,13 +1,16 @@
 """The relational schema: the single source Alembic compares against (``alembic check``).
 
 Table and column names are a contract analysts write SQL against; change them only with a new
-Alembic revision. All timestamps are timezone-aware UTC. Raw API payloads are kept as JSON
-(JSONB on PostgreSQL) so that a field the API adds later is never lost.
+Alembic revision. All timestamps are timezone-aware UTC: ``timestamptz`` on PostgreSQL, ISO text
+with an explicit ``+00:00`` on SQLite (revision 0007). Credits are exact decimals. Raw API payloads
+are kept, compressed, in ``classify_job_payloads`` (revision 0008) so that a field the API adds later
+is never lost without weighing on every scan of ``classify_jobs``.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -19,16 +22,21 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -47,24 +55,45 @@ CANONICAL_STATUSES = ("pending", "running", "completed", "partial", "failed", "c
 HYDRATION_STATUSES = ("pending", "ok", "not_found", "failed")
 
 
+#: How SQLite stores a timestamp: fixed-width ISO 8601 with microseconds and an explicit UTC offset,
+#: so that text comparison is chronological and every reader (SQL, pandas, a BI tool) sees UTC.
+SQLITE_TIMESTAMP_FORMAT = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d+00:00"
+)
+_SQLITE_TIMESTAMP = sqlite.DATETIME(  # type: ignore[no-untyped-call]
+    storage_format=SQLITE_TIMESTAMP_FORMAT,
+    regexp=r"(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)\.(\d{6})\+00:00$",
+)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in and out, on SQLite (which stores naive text) as on PostgreSQL."""
+    """Timezone-aware UTC in and out: ``timestamptz`` on PostgreSQL; on SQLite, text ending in
+    ``+00:00`` (``2025-01-02 03:04:05.000000+00:00``): SQLite's date functions read the offset, and
+    all stored values share one width, so comparing them as text compares them in time."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLITE_TIMESTAMP)
+        return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: Credits: exact decimals (NUMERIC on PostgreSQL, so ``SUM`` is exact; Decimal in Python).
+Credits = Numeric(18, 6, asdecimal=True)
 
 
 def _utc() -> UtcDateTime:
@@ -108,15 +137,13 @@ classify_jobs = Table(
     Column("v2_error_message", Text),
     Column("v2_created_at", _utc()),
     Column("v2_updated_at", _utc()),
-    Column("v2_usage_credits", Float),
-    Column("v2_usage_parse_credits", Float),
+    Column("v2_usage_credits", Credits),
+    Column("v2_usage_parse_credits", Credits),
     # Bookkeeping.
     Column("first_seen_at", _utc(), nullable=False),
     Column("hydrated_at", _utc()),
     Column("hydration_status", String(16), nullable=False),
     Column("hydration_error", Text),
-    Column("v1_raw", JsonType),
-    Column("v2_raw", JsonType),
     # Fingerprint of v1_raw: notices a listed change that did not move updated_at.
     Column("v1_hash", String(32)),
     CheckConstraint(_in("status", CANONICAL_STATUSES), name="status"),
@@ -226,11 +253,12 @@ etl_quarantine = Table(
 etl_job_seen = Table(
     "etl_job_seen",
     metadata,
-    # When each scope's walk last listed each job: a job absent from a complete walk is deleted.
-    # Kept apart from classify_jobs so that an unchanged job's row is never rewritten.
+    # Which scopes have listed each job (revision 0012: written once, when a scope first lists it;
+    # before, last_seen_at was rewritten on every walk). What one walk listed is in
+    # etl_walk_sightings; a job of the scope absent from a complete walk's sightings is deleted.
     Column("scope", String, primary_key=True),
     Column("job_id", String, primary_key=True),
-    Column("last_seen_at", _utc(), nullable=False),
+    Column("first_listed_at", _utc(), nullable=False),
 )
 
 etl_sync_runs.append_column(Column("jobs_quarantined", Integer, nullable=False, server_default="0"))
@@ -270,7 +298,83 @@ etl_scope_sources = Table(
     CheckConstraint("list_source IN ('v1', 'v2')", name="list_source"),
 )
 
-# -- revision 0006: the v2 walk plan ---------------------------------------------------------------
+# -- revision 0008: raw payloads out of the hot row -----------------------------------------------
+
+classify_job_payloads = Table(
+    "classify_job_payloads",
+    metadata,
+    # A job's raw v1 and v2 payloads, losslessly: the JSON text ``[v1, v2]`` (each exactly as
+    # ``etl.payloads.encode`` serialised it, null when absent), raw-deflated with the preset
+    # dictionary named by ``codec``. Kept apart so that scans of classify_jobs never read them.
+    Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("codec", String(16), nullable=False),
+    Column("payloads", LargeBinary, nullable=False),
+)
+
+# -- revision 0009: per-job rule and page counts --------------------------------------------------
+
+# Derived from the job's classify_rules / classify_target_pages rows, written with them by
+# load.upsert_jobs, so that the current-state view reads them per row instead of aggregating the
+# child tables whole.
+classify_jobs.append_column(Column("rule_count", Integer, nullable=False, server_default="0"))
+classify_jobs.append_column(Column("rule_types", Text))
+classify_jobs.append_column(Column("target_page_count", Integer, nullable=False, server_default="0"))
+
+# -- revision 0010: rule match statistics ---------------------------------------------------------
+
+classify_rule_stats = Table(
+    "classify_rule_stats",
+    metadata,
+    # Per rule type over live jobs, kept current by triggers on classify_rules, classify_results and
+    # classify_jobs (in the writing transaction): what classify_rule_match reports.
+    Column("rule_type", String, primary_key=True),
+    Column("jobs_offered", Integer, nullable=False, server_default="0"),
+    Column("jobs_with_result", Integer, nullable=False, server_default="0"),
+    Column("jobs_matched", Integer, nullable=False, server_default="0"),
+    Column("confidence_sum", Numeric(asdecimal=False), nullable=False, server_default="0"),
+)
+
+# -- revision 0011: indexes for the analysts' queries ---------------------------------------------
+# Expression indexes (the UTC day) are in the revision only: autogenerate cannot compare them.
+
+Index("ix_classify_jobs_updated_at", classify_jobs.c.updated_at)
+Index("ix_classify_jobs_project_id_created_at", classify_jobs.c.project_id, classify_jobs.c.created_at)
+# Partial indexes that answer classify_hydration_health's counts (their predicates are the view's).
+LIVE_NOT_HYDRATED = "deleted_at IS NULL AND hydration_status IN ('not_found', 'failed', 'pending')"
+LIVE_OUTDATED = (
+    "deleted_at IS NULL AND hydration_status = 'ok' AND "
+    "(v1_updated_at > v2_updated_at OR hydrated_at < v1_updated_at OR hydrated_at < v2_updated_at)"
+)
+LIVE = "deleted_at IS NULL"
+for _name, _column, _where in (
+    ("ix_classify_jobs_live_not_hydrated", classify_jobs.c.hydration_status, LIVE_NOT_HYDRATED),
+    ("ix_classify_jobs_live_outdated", classify_jobs.c.hydrated_at, LIVE_OUTDATED),
+    ("ix_classify_jobs_live_first_seen_at", classify_jobs.c.first_seen_at, LIVE),
+):
+    Index(_name, _column, sqlite_where=text(_where), postgresql_where=text(_where))
+# "Which jobs changed result type" only needs jobs with more than one version.
+Index(
+    "ix_classify_job_history_closed_job_id",
+    classify_job_history.c.job_id,
+    sqlite_where=text("valid_to IS NOT NULL"),
+    postgresql_where=text("valid_to IS NOT NULL"),
+)
+
+# -- revision 0012: what each walk listed ---------------------------------------------------------
+
+etl_walk_sightings = Table(
+    "etl_walk_sightings",
+    metadata,
+    # One row per committed page of a walk: the ids it listed (a JSON array). A complete walk's
+    # mark_deleted tombstones the scope's jobs absent from its sightings, then drops them.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String, nullable=False),
+    Column("seen_at", _utc(), nullable=False),
+    Column("job_ids", JSON, nullable=False),
+    Index("ix_etl_walk_sightings_scope_seen_at", "scope", "seen_at"),
+)
+
+# -- revision 0013: the v2 walk plan ---------------------------------------------------------------
 
 # Fingerprint of the v2 list item as served: notices a listed change that did not move updated_at
 # (the v1 path has v1_hash). A body fetched with expand=usage does not change it.

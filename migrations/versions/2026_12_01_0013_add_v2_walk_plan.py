@@ -1,7 +1,10 @@
 """Add the v2 walk plan: classify_jobs.v2_hash and v2_credits_pending, etl_walk_windows, run details.
 
-Revision ID: 0006
-Revises: 0005
+Native ADD / DROP COLUMN on both databases (SQLite >= 3.35): a batch rebuild of classify_jobs would
+drop revision 0010's triggers.
+
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-01 10:50:00
 """
 
@@ -11,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -20,9 +23,8 @@ JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("classify_jobs") as batch:
-        batch.add_column(sa.Column("v2_hash", sa.String(length=32), nullable=True))
-        batch.add_column(sa.Column("v2_credits_pending", sa.Boolean(), nullable=True))
+    op.add_column("classify_jobs", sa.Column("v2_hash", sa.String(length=32), nullable=True))
+    op.add_column("classify_jobs", sa.Column("v2_credits_pending", sa.Boolean(), nullable=True))
     op.create_table(
         "etl_walk_windows",
         sa.Column("scope", sa.String(), nullable=False),
@@ -37,16 +39,16 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("scope", "walk_kind", "window_key", name=op.f("pk_etl_walk_windows")),
     )
-    with op.batch_alter_table("etl_sync_runs") as batch:
-        batch.add_column(sa.Column("run_kind", sa.String(length=32), nullable=True))
-        batch.add_column(sa.Column("details", JSON_TYPE, nullable=True))
+    op.add_column("etl_sync_runs", sa.Column("run_kind", sa.String(length=32), nullable=True))
+    op.add_column("etl_sync_runs", sa.Column("details", JSON_TYPE, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("etl_sync_runs") as batch:
-        batch.drop_column("details")
-        batch.drop_column("run_kind")
+    for table, column in (
+        ("etl_sync_runs", "details"),
+        ("etl_sync_runs", "run_kind"),
+        ("classify_jobs", "v2_credits_pending"),
+        ("classify_jobs", "v2_hash"),
+    ):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     op.drop_table("etl_walk_windows")
-    with op.batch_alter_table("classify_jobs") as batch:
-        batch.drop_column("v2_credits_pending")
-        batch.drop_column("v2_hash")

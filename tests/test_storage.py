@@ -1,0 +1,287 @@
+"""Storage: payloads byte-exact out of the hot row, exact credits, UTC offsets on SQLite, rule
+statistics kept by triggers, and a no-change walk that writes one row per page, not per job."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, delete, inspect, text, update
+
+from etl import db, load, schema
+from etl.normalize import JobRows
+from etl.simulator import SimServer, SimState
+from tests.support import API_KEY, rows, sync
+
+NOW = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+
+
+def _revision(number: str) -> ModuleType:
+    path = next(VERSIONS.glob(f"*_{number}_*.py"))
+    spec = importlib.util.spec_from_file_location(f"revision_{number}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _job(job_id: str, v1_raw: Any, v2_raw: Any, credits: Decimal | None = None) -> JobRows:
+    job = {c.name: None for c in schema.classify_jobs.c if c.name not in ("rule_count", "target_page_count")}
+    job.update(
+        id=job_id,
+        project_id="p",
+        status="completed",
+        first_seen_at=NOW,
+        hydration_status="ok",
+        v1_raw=v1_raw,
+        v2_raw=v2_raw,
+        v2_usage_credits=credits,
+        v2_usage_parse_credits=credits,
+    )
+    rules = [{"job_id": job_id, "position": 0, "type": "invoice", "description": "d"}]
+    return JobRows(job=job, rules=rules, config=None, pages=[], result=None)
+
+
+# Key order that JSONB would reorder, numbers a float would round, text a codec could mangle.
+AWKWARD = {
+    "zeta": 1,
+    "alpha": {"b": [3, 2, 1], "a": None},
+    "big": 12345678901234567890,
+    "float": 0.1,
+    "exp": 1e-7,
+    "text": 'naïve — "quoted" \\ \n\t 日本語 \u2028',
+    "empty": {},
+}
+
+
+def test_payloads_round_trip_byte_exact(engine: Engine) -> None:
+    with engine.begin() as conn:
+        load.upsert_jobs(conn, [_job("a", AWKWARD, {"id": "a", **AWKWARD}), _job("b", AWKWARD, None)])
+    with engine.connect() as conn:
+        got = load.stored_payloads(conn, ["a", "b", "missing"])
+        v1 = load.stored_v1_raw(conn, ["a", "b"])
+    assert set(got) == {"a", "b"}
+    assert got["a"] == (AWKWARD, {"id": "a", **AWKWARD}) and got["b"] == (AWKWARD, None)
+    # Byte-exact: the stored text is the payload's one serialisation, key order included.
+    assert load.payload_text(got["a"][0]) == load.payload_text(AWKWARD)
+    assert list(got["a"][0]) == list(AWKWARD) and list(got["a"][1]) == ["id", *AWKWARD]
+    assert v1 == {"a": AWKWARD, "b": AWKWARD}
+    assert "v1_raw" not in {c["name"] for c in inspect(engine).get_columns("classify_jobs")}
+
+
+def test_payloads_of_a_synced_job_are_what_the_api_sent(engine: Engine) -> None:
+    state = SimState.generate(n_jobs=60, seed=3, api_key=API_KEY)
+    with SimServer(state) as sim:
+        assert sync(engine, sim.url).outcome == "success"
+        with engine.connect() as conn:
+            stored = load.stored_payloads(conn, state.live_job_ids())
+        assert len(stored) == 60
+        job_id = next(j for j in state.live_job_ids() if stored[j][1] is not None)
+        sent = httpx.get(
+            f"{sim.url}/api/v2/classify/{job_id}", headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+    assert sent.status_code == 200
+    assert stored[job_id][1] == sent.json()
+    assert list(stored[job_id][1]) == list(json.loads(sent.text)), "the API's key order"
+
+
+def test_revision_codec_is_the_loaders() -> None:
+    rev = _revision("0008")
+    assert rev.CODEC == load.PAYLOAD_CODEC and rev.DICTIONARY == load.PAYLOAD_DICTIONARY_1
+    data = load.encode_payloads(AWKWARD, None)
+    assert rev.decode(rev.CODEC, data) == (AWKWARD, None) and rev.encode(AWKWARD, None) == data
+
+
+def test_credits_are_exact_decimals(engine: Engine) -> None:
+    amounts = [Decimal("0.1"), Decimal("0.2"), Decimal("9783.12"), Decimal("0.000001")] * 25
+    with engine.begin() as conn:
+        load.upsert_jobs(conn, [_job(f"j{i}", {"i": i}, None, a) for i, a in enumerate(amounts)])
+    got = rows(engine, "classify_jobs", ["id", "v2_usage_credits"])
+    assert {r["id"]: r["v2_usage_credits"] for r in got} == {f"j{i}": a for i, a in enumerate(amounts)}
+    assert all(isinstance(r["v2_usage_credits"], Decimal) for r in got)
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT SUM(credits) FROM classify_jobs_current")).scalar()
+    if engine.dialect.name == "postgresql":
+        assert total == sum(amounts)  # NUMERIC: exact
+    else:
+        assert round(float(total), 6) == float(sum(amounts))  # SQLite sums REALs
+
+
+def test_json_default_keeps_decimals_exact() -> None:
+    assert (
+        json.dumps([Decimal("9783.419999999999999")], default=load._json_default)
+        == '["9783.419999999999999"]'
+    )
+    with pytest.raises(ValueError):
+        load._json_default(Decimal("NaN"))
+
+
+def test_sqlite_timestamps_carry_their_offset(sqlite_url: str) -> None:
+    engine = db.make_engine(sqlite_url)
+    try:
+        db.upgrade(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO etl_sync_runs (started_at, finished_at, outcome) "
+                    "VALUES ('2025-01-02 03:04:05.678900', '2025-01-02 03:04:06', 'success')"
+                )
+            )
+        db.upgrade(engine)
+        with engine.begin() as conn:
+            old = conn.execute(text("SELECT started_at, finished_at FROM etl_sync_runs")).one()
+            assert tuple(old) == ("2025-01-02 03:04:05.678900+00:00", "2025-01-02 03:04:06.000000+00:00")
+            load.start_run(conn, started_at=NOW, full_refresh=False, scopes=[])
+        got = rows(engine, "etl_sync_runs", ["started_at", "finished_at"])
+        assert got[0]["started_at"] == datetime(2025, 1, 2, 3, 4, 5, 678900, tzinfo=UTC)
+        assert got[1]["started_at"] == NOW and got[1]["started_at"].tzinfo is UTC
+        with engine.connect() as conn:
+            raw = conn.execute(text("SELECT started_at FROM etl_sync_runs ORDER BY id")).scalars().all()
+            assert raw[1] == "2025-03-04 05:06:07.891011+00:00"
+            assert conn.execute(text("SELECT DATE(started_at) FROM etl_sync_runs WHERE id = 2")).scalar() == (
+                "2025-03-04"
+            )
+        db.downgrade(engine, "0006")
+        with engine.connect() as conn:
+            raw = conn.execute(text("SELECT started_at FROM etl_sync_runs ORDER BY id")).scalars().all()
+        assert raw == ["2025-01-02 03:04:05.678900", "2025-03-04 05:06:07.891011"]
+    finally:
+        engine.dispose()
+
+
+# -- rule statistics -------------------------------------------------------------------------------
+
+LANDED_RULE_MATCH = """
+SELECT o.type AS rule_type, COUNT(*) AS jobs_offered,
+    SUM(CASE WHEN r.type = o.type THEN 1 ELSE 0 END) AS jobs_matched,
+    AVG(CASE WHEN r.type = o.type THEN r.confidence END) AS mean_confidence,
+    COUNT(r.job_id) AS jobs_with_result
+FROM (SELECT DISTINCT job_id, type FROM classify_rules) AS o
+JOIN classify_jobs AS j ON j.id = o.job_id AND j.deleted_at IS NULL
+LEFT JOIN classify_results AS r ON r.job_id = o.job_id
+GROUP BY o.type
+"""
+
+
+def _rule_match(engine: Engine, sql: str) -> dict[str, tuple[Any, ...]]:
+    with engine.connect() as conn:
+        out = conn.execute(text(sql)).all()
+    return {
+        r.rule_type: (
+            r.jobs_offered,
+            r.jobs_matched,
+            None if r.mean_confidence is None else round(r.mean_confidence, 9),
+            r.jobs_with_result,
+        )
+        for r in out
+    }
+
+
+def _assert_stats_current(engine: Engine) -> None:
+    got = _rule_match(
+        engine,
+        "SELECT rule_type, jobs_offered, jobs_matched, mean_confidence, jobs_with_result "
+        "FROM classify_rule_match",
+    )
+    assert got == _rule_match(engine, LANDED_RULE_MATCH)
+
+
+def test_rule_stats_follow_every_kind_of_write(engine: Engine) -> None:
+    state = SimState.generate(n_jobs=120, seed=11, api_key=API_KEY)
+    with SimServer(state) as sim:
+        assert sync(engine, sim.url).outcome == "success"
+        _assert_stats_current(engine)
+        state.change_jobs(30)
+        deleted = state.delete_jobs(5)
+        assert sync(engine, sim.url).outcome == "success"
+        _assert_stats_current(engine)
+        state.restore_job(deleted[0])  # undelete
+        assert sync(engine, sim.url).outcome == "success"
+        _assert_stats_current(engine)
+    jobs = [r["id"] for r in rows(engine, "classify_jobs", ["id"])]
+    results = rows(engine, "classify_results")
+    r, c = schema.classify_results.c, schema.classify_rules.c
+    with engine.begin() as conn:
+        # Writes the loader never does: updates in place, a duplicate rule type, a hard delete.
+        conn.execute(
+            update(schema.classify_results).where(r.job_id == results[0]["job_id"]).values(type=None)
+        )
+        conn.execute(
+            update(schema.classify_results).where(r.job_id == results[1]["job_id"]).values(confidence=0.5)
+        )
+        conn.execute(
+            update(schema.classify_rules).where(c.job_id == jobs[2], c.position == 0).values(type="zz")
+        )
+        conn.execute(
+            schema.classify_rules.insert().values(job_id=jobs[3], position=99, type="zz", description="again")
+        )
+        conn.execute(
+            schema.classify_rules.insert().values(job_id=jobs[3], position=98, type="zz", description="twice")
+        )
+        conn.execute(delete(schema.classify_rules).where(c.job_id == jobs[4], c.position == 0))
+        conn.execute(delete(schema.classify_results).where(r.job_id == results[2]["job_id"]))
+        conn.execute(delete(schema.classify_jobs).where(schema.classify_jobs.c.id == jobs[5]))
+        conn.execute(
+            update(schema.classify_jobs)
+            .where(schema.classify_jobs.c.id.in_(jobs[6:9]))
+            .values(deleted_at=NOW)
+        )
+    _assert_stats_current(engine)
+
+
+# -- sightings -----------------------------------------------------------------------------------
+
+
+def _versions(engine: Engine, table: str) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(text(f"SELECT xmin::text FROM {table}")).scalars())
+
+
+def test_no_change_sync_writes_no_job_sighting_rows(engine: Engine) -> None:
+    state = SimState.generate(n_jobs=150, seed=13, api_key=API_KEY)
+    with SimServer(state) as sim:
+        assert sync(engine, sim.url).outcome == "success"
+        seen = rows(engine, "etl_job_seen")
+        pg = engine.dialect.name == "postgresql"
+        before = _versions(engine, "etl_job_seen") if pg else None
+        result = sync(engine, sim.url)
+        assert result.outcome == "success" and result.totals.deleted == 0
+        assert rows(engine, "etl_job_seen") == seen, "unchanged: first_listed_at stays"
+        if pg:
+            assert _versions(engine, "etl_job_seen") == before, "not even rewritten to the same values"
+        assert rows(engine, "etl_walk_sightings") == [], "a complete walk drops its sightings"
+
+        gone = state.delete_jobs(4)
+        with engine.connect() as conn:
+            assert load.count_live(conn, "default") == 150
+        assert sync(engine, sim.url).outcome == "success"
+        with engine.connect() as conn:
+            assert load.count_live(conn, "default") == 146
+        assert {r["id"] for r in rows(engine, "classify_jobs") if r["deleted_at"]} == set(gone)
+
+
+def test_count_unseen_is_what_mark_deleted_would_do(engine: Engine) -> None:
+    t0, t1 = NOW, NOW + timedelta(hours=1)
+    with engine.begin() as conn:
+        load.upsert_jobs(conn, [_job(f"j{i}", {"i": i}, None) for i in range(6)])
+        conn.execute(
+            update(schema.classify_jobs)
+            .where(schema.classify_jobs.c.id == "j5")
+            .values(hydration_status="not_found")
+        )
+        load.mark_seen(conn, "s", [f"j{i}" for i in range(6)], t0)
+        load.mark_seen(conn, "s", ["j0", "j1"], t1)  # the next walk lists only two
+        assert load.count_live(conn, "s") == 6
+        assert load.count_unseen(conn, "s", t1) == 4
+        assert load.count_unseen(conn, "s", t1, only_v2_known=True) == 3
+        assert load.mark_deleted(conn, "s", t1, t1, only_v2_known=True) == 3
+        assert load.count_live(conn, "s") == 3  # j0, j1, and j5 (only v1 knew it)
+    assert rows(engine, "etl_walk_sightings") == []
