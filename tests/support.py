@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -75,10 +76,24 @@ def assert_tables_equal_truth(engine: Engine, state: SimState, source: str = "v1
             got = [{c: r[c] for c in (columns or r)} for r in got]
         else:  # a deleted job keeps its rows, flagged on classify_jobs.deleted_at
             got = [r for r in got if r["job_id"] not in deleted]
+        if name == "classify_jobs":  # credits are exact decimals in the database, floats in the truth
+            got, want = [_exact(r) for r in got], [_exact(r) for r in want]
         key = _sort_key(name)
         got_sorted, want_sorted = sorted(got, key=key), sorted(want, key=key)
         if got_sorted != want_sorted:
             _explain(name, got_sorted, want_sorted)
+
+
+CREDIT_COLUMNS = ("v2_usage_credits", "v2_usage_parse_credits")
+
+
+def _exact(row: dict[str, Any]) -> dict[str, Any]:
+    """Credits as normalized Decimals: 10.06 from the API equals NUMERIC's 10.060000."""
+    out = dict(row)
+    for c in CREDIT_COLUMNS:
+        if out.get(c) is not None:
+            out[c] = Decimal(str(out[c])).normalize()
+    return out
 
 
 def _sort_key(name: str) -> Any:

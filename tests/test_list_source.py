@@ -138,12 +138,20 @@ def test_explicit_v1_on_a_retired_route_fails_with_a_hint(engine: Engine, sim: S
 
 
 def test_usage_credits_are_typed_columns(engine: Engine, sim: SimServer) -> None:
+    from decimal import Decimal
+
+    from etl import load
+
     sync(engine, sim.url)
     jobs = rows(engine, "classify_jobs")
-    with_usage = [j for j in jobs if j["v2_raw"] and "usage" in j["v2_raw"]]
-    assert with_usage, "the simulator serves some jobs with usage"
+    with engine.connect() as conn:
+        payloads = load.stored_payloads(conn, [j["id"] for j in jobs])
+    with_usage = [j for j in jobs if payloads[j["id"]][1] and "usage" in payloads[j["id"]][1]]
+    assert with_usage, "the simulator serves usage with expand=usage"
     for j in with_usage:
-        assert j["v2_usage_credits"] == j["v2_raw"]["usage"]["credits"]
-        assert j["v2_usage_parse_credits"] == j["v2_raw"]["usage"]["parse_credits"]
+        usage = payloads[j["id"]][1]["usage"]
+        for column, key in (("v2_usage_credits", "credits"), ("v2_usage_parse_credits", "parse_credits")):
+            sent = usage[key]
+            assert j[column] == (None if sent is None else Decimal(str(sent))), (j["id"], column)
     statuses = {j["v2_status"] for j in jobs}
     assert "CANCELLED" in statuses

@@ -85,8 +85,8 @@ def test_payloads_of_a_synced_job_are_what_the_api_sent(engine: Engine) -> None:
             stored = load.stored_payloads(conn, state.live_job_ids())
         assert len(stored) == 60
         job_id = next(j for j in state.live_job_ids() if stored[j][1] is not None)
-        sent = httpx.get(
-            f"{sim.url}/api/v2/classify/{job_id}", headers={"Authorization": f"Bearer {API_KEY}"}
+        sent = httpx.get(  # as the sync asked for it: with its credits
+            f"{sim.url}/api/v2/classify/{job_id}?expand=usage", headers={"Authorization": f"Bearer {API_KEY}"}
         )
     assert sent.status_code == 200
     assert stored[job_id][1] == sent.json()
