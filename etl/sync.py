@@ -346,11 +346,16 @@ class Syncer:
             Stream("unfinished", "v2", [*base, ("status", s), *older], NoCheckpoint())
             for s in ("PENDING", "RUNNING")
         ]
+        listed_from = utcnow()  # every page these streams commit is seen at or after this
         await _all(walker.walk(s) for s in (recent, *running))
         with self.engine.connect() as conn:
             # Stored as unfinished, older than the window, and not listed as unfinished any more:
             # finished (or deleted) since the last run. Load them by id, whatever their age.
-            left = load.unfinished_job_ids(conn, scope.key, created_before=since)
+            # Fix: "not listed" was not checked; the jobs still unfinished were asked for again.
+            left = load.unfinished_job_ids(
+                conn, scope.key, created_before=since,
+                not_seen_since=None if self.options.dry_run else listed_from,
+            )  # fmt: skip
         if left:
             url_bytes = len(self.api.base_url) + 200 + sum(len(k) + len(v) + 2 for k, v in base)
             batches = v2plan.id_batches(left, url_bytes)
