@@ -585,10 +585,16 @@ def unfinished_job_ids(
 
 
 def credit_candidates(
-    conn: Connection, scope: str, *, finished_since: datetime, created_before: datetime | None
+    conn: Connection,
+    scope: str,
+    *,
+    finished_since: datetime,
+    created_before: datetime | None,
+    not_seen_since: datetime | None = None,
 ) -> list[str]:
     """Finished jobs v2 answered for whose credits billing has not recorded yet, finished at or
-    after ``finished_since`` (older than ``created_before``, if given)."""
+    after ``finished_since`` (older than ``created_before``, if given; not listed by this scope at
+    or after ``not_seen_since``, if given)."""
     joined, where = _scope_jobs(scope)
     j = classify_jobs.c
     stmt = (
@@ -603,6 +609,10 @@ def credit_candidates(
     )
     if created_before is not None:
         stmt = stmt.where((j.created_at < created_before) | j.created_at.is_(None))
+    if not_seen_since is not None:
+        # Fix: a job the run's lists showed was already fetched for its credits by its page's
+        # plan; without this the backfill asked again in the same run (two GETs a finished job).
+        stmt = stmt.where(etl_job_seen.c.last_seen_at < not_seen_since)
     return list(conn.execute(stmt.order_by(j.id)).scalars())
 
 

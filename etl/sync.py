@@ -365,18 +365,21 @@ class Syncer:
                 )
                 for b in batches
             )
-        await self._backfill_credits(scope, walker, since)
+        await self._backfill_credits(scope, walker, since, listed_from)
         report.complete = True
 
-    async def _backfill_credits(self, scope: Scope, walker: Walker, since: datetime | None) -> None:
+    async def _backfill_credits(
+        self, scope: Scope, walker: Walker, since: datetime | None, listed_from: datetime
+    ) -> None:
         """Finished jobs outside the window still without credits: one GET each, within the lag."""
         if not self.options.credits or self.options.dry_run:
             return
         now = walker.planner.service_now or utcnow()
         with self.engine.connect() as conn:
             ids = load.credit_candidates(
-                conn, scope.key, finished_since=now - self.options.credits_lag, created_before=since
-            )
+                conn, scope.key, finished_since=now - self.options.credits_lag, created_before=since,
+                not_seen_since=listed_from,  # fix: the jobs listed this run were planned already
+            )  # fmt: skip
         if not ids:
             return
         plan = await walker.planner.credits_page(ids, scope.key)

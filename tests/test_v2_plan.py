@@ -453,6 +453,26 @@ def test_credits_wait_for_billing_and_are_fetched_once(engine: Engine) -> None:
         assert state.counts["v2_get"] == 0
 
 
+def test_a_job_listed_this_run_is_not_fetched_again_by_the_credits_backfill(engine: Engine) -> None:
+    state = lifecycle_state(600, seed=31, unfinished_share=0.2)
+    state.billing_lag_ms = 86_400_000
+    with SimServer(state) as sim:
+        sync(engine, sim.url, source="v2")
+        since = newest_created(engine) - timedelta(days=1)
+        truth = truth_jobs(state)
+        finished = [j for j in state.finish_jobs(30) if j in truth and truth[j]["created_at"] < since]
+        assert len(finished) >= 10
+        state.reset_counts()
+        run = sync(engine, sim.url, source="v2")
+        assert run.scopes[0].kind == "v2 incremental"
+        fetched = [r.path.rsplit("/", 1)[-1] for r in v2_gets(state)]
+        # Just finished, not billed yet: the "finished since" list fetched each once for its
+        # credits (none yet); the backfill must not ask again in the same run.
+        assert sorted(set(finished) & set(fetched)) == sorted(finished)
+        assert len(fetched) == len(set(fetched)), "a job was fetched twice in one run"
+        assert_jobs_equal_truth(engine, state, finished, "finished, credits pending")
+
+
 @pytest.mark.parametrize("support", ["reject", "ignore"])
 def test_credits_when_the_service_does_not_expand(engine: Engine, support: str) -> None:
     state = lifecycle_state(300, seed=23)
