@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from etl import db, load, v2plan
 from etl.cli import main
+from etl.report import summary_dict, summary_text
 from etl.simulator import Faults, SimServer, SimState
 from etl.simulator.data import Lifecycle
 from tests.conftest import clean_env
@@ -230,6 +231,9 @@ def test_full_walk_every_decides_the_kind_of_run(engine: Engine) -> None:
         inc = sync(engine, sim.url, source="v2", full_walk_every=timedelta(days=30))
         assert inc.scopes[0].kind == "v2 incremental"
         assert set(inc.scopes[0].list_requests) <= {"recent", "unfinished", "finished since"}
+        text = summary_text(inc)
+        assert "v2 incremental; list requests: recent " in text and "unfinished" in text
+        assert summary_dict(inc)["scopes"][0]["kind"] == "v2 incremental"
         assert v2_checkpoint(engine).last_complete_walk_at == cp.last_complete_walk_at  # type: ignore[union-attr]
         due = sync(engine, sim.url, source="v2", full_walk_every=timedelta(0))
         assert due.scopes[0].kind == "v2 full walk" and due.scopes[0].list_requests["window"] > 0
