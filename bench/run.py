@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,14 +146,17 @@ class BackendCpu:
 class Simulator:
     """bench/sim.py in its own process on a free loopback port."""
 
-    def __init__(self, jobs: int, latency_ms: float, seed: int, log_path: Path) -> None:
+    def __init__(
+        self, jobs: int, latency_ms: float, seed: int, log_path: Path, extra_args: Sequence[str] = ()
+    ) -> None:
         self.jobs, self.latency_ms, self.seed, self.log_path = jobs, latency_ms, seed, log_path
+        self.extra_args = list(extra_args)  # more bench/sim.py options (a lifecycle data set)
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Simulator:
         cmd = [PYTHON, str(BENCH / "sim.py"), "--jobs", str(self.jobs), "--seed", str(self.seed)]
-        cmd += ["--latency-ms", str(self.latency_ms), "--api-key", API_KEY]
+        cmd += ["--latency-ms", str(self.latency_ms), "--api-key", API_KEY, *self.extra_args]
         err = open(self.log_path, "a")  # noqa: SIM115 (closed with the process)
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
         err.close()

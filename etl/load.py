@@ -708,21 +708,34 @@ def newest_updated_at(conn: Connection) -> datetime | None:
     return conn.execute(select(func.max(classify_jobs.c.updated_at))).scalar()
 
 
-def unfinished_job_ids(conn: Connection, scope: str, *, created_before: datetime | None) -> list[str]:
-    """Jobs the database holds as pending or running (older than ``created_before``, if given)."""
+def unfinished_job_ids(
+    conn: Connection, scope: str, *, created_before: datetime | None, not_seen_since: datetime | None = None
+) -> list[str]:
+    """Jobs the database holds as pending or running (older than ``created_before``, if given;
+    not listed by this scope at or after ``not_seen_since``, if given)."""
     joined, where = _scope_jobs(scope)
     j = classify_jobs.c
     stmt = select(j.id).select_from(joined).where(where, j.status.in_(("pending", "running")))
     if created_before is not None:
         stmt = stmt.where((j.created_at < created_before) | j.created_at.is_(None))
+    if not_seen_since is not None:
+        # Fix: the incremental run's "unfinished" lists have just seen the jobs still unfinished;
+        # without this they were asked for again by id, every run (one request per 100 of them).
+        stmt = stmt.where(etl_job_seen.c.last_seen_at < not_seen_since)
     return list(conn.execute(stmt.order_by(j.id)).scalars())
 
 
 def credit_candidates(
-    conn: Connection, scope: str, *, finished_since: datetime, created_before: datetime | None
+    conn: Connection,
+    scope: str,
+    *,
+    finished_since: datetime,
+    created_before: datetime | None,
+    not_seen_since: datetime | None = None,
 ) -> list[str]:
     """Finished jobs v2 answered for whose credits billing has not recorded yet, finished at or
-    after ``finished_since`` (older than ``created_before``, if given)."""
+    after ``finished_since`` (older than ``created_before``, if given; not listed by this scope at
+    or after ``not_seen_since``, if given)."""
     joined, where = _scope_jobs(scope)
     j = classify_jobs.c
     stmt = (
@@ -737,6 +750,10 @@ def credit_candidates(
     )
     if created_before is not None:
         stmt = stmt.where((j.created_at < created_before) | j.created_at.is_(None))
+    if not_seen_since is not None:
+        # Fix: a job the run's lists showed was already fetched for its credits by its page's
+        # plan; without this the backfill asked again in the same run (two GETs a finished job).
+        stmt = stmt.where(etl_job_seen.c.last_seen_at < not_seen_since)
     return list(conn.execute(stmt.order_by(j.id)).scalars())
 
 

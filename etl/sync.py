@@ -346,11 +346,16 @@ class Syncer:
             Stream("unfinished", "v2", [*base, ("status", s), *older], NoCheckpoint())
             for s in ("PENDING", "RUNNING")
         ]
+        listed_from = utcnow()  # every page these streams commit is seen at or after this
         await _all(walker.walk(s) for s in (recent, *running))
         with self.engine.connect() as conn:
             # Stored as unfinished, older than the window, and not listed as unfinished any more:
             # finished (or deleted) since the last run. Load them by id, whatever their age.
-            left = load.unfinished_job_ids(conn, scope.key, created_before=since)
+            # Fix: "not listed" was not checked; the jobs still unfinished were asked for again.
+            left = load.unfinished_job_ids(
+                conn, scope.key, created_before=since,
+                not_seen_since=None if self.options.dry_run else listed_from,
+            )  # fmt: skip
         if left:
             url_bytes = len(self.api.base_url) + 200 + sum(len(k) + len(v) + 2 for k, v in base)
             batches = v2plan.id_batches(left, url_bytes)
@@ -360,18 +365,21 @@ class Syncer:
                 )
                 for b in batches
             )
-        await self._backfill_credits(scope, walker, since)
+        await self._backfill_credits(scope, walker, since, listed_from)
         report.complete = True
 
-    async def _backfill_credits(self, scope: Scope, walker: Walker, since: datetime | None) -> None:
+    async def _backfill_credits(
+        self, scope: Scope, walker: Walker, since: datetime | None, listed_from: datetime
+    ) -> None:
         """Finished jobs outside the window still without credits: one GET each, within the lag."""
         if not self.options.credits or self.options.dry_run:
             return
         now = walker.planner.service_now or utcnow()
         with self.engine.connect() as conn:
             ids = load.credit_candidates(
-                conn, scope.key, finished_since=now - self.options.credits_lag, created_before=since
-            )
+                conn, scope.key, finished_since=now - self.options.credits_lag, created_before=since,
+                not_seen_since=listed_from,  # fix: the jobs listed this run were planned already
+            )  # fmt: skip
         if not ids:
             return
         plan = await walker.planner.credits_page(ids, scope.key)
