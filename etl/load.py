@@ -356,7 +356,10 @@ def mark_seen(conn: Connection, scope: str, job_ids: Sequence[str], now: datetim
     _upsert(
         conn,
         etl_job_seen,
-        [{"scope": scope, "job_id": j, "last_seen_at": now} for j in job_ids],
+        # Once per id: a page can list a job twice (a valid copy and a malformed one), and
+        # PostgreSQL refuses an ON CONFLICT DO UPDATE that meets the same key twice in one command
+        # (CardinalityViolation), which failed the page, and so the walk, on every run.
+        [{"scope": scope, "job_id": j, "last_seen_at": now} for j in dict.fromkeys(job_ids)],
         ["scope", "job_id"],
     )
 
