@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import socket
 import ssl
 import time
@@ -40,6 +41,14 @@ from etl.errors import (
 from etl.models import Page
 
 MAX_BODY_BYTES = 32_000_000
+#: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
+#: than any payload ``etl.normalize`` accepts (``MAX_DEPTH``, 200) plus a list page's envelope, so
+#: that an item with a cut-off part is always refused (quarantined), never loaded as if whole.
+JSON_KEEP_DEPTH = 256
+#: What stands for each cut-off array or object: a JSON string.
+JSON_DEEP_MARK = b'"\\u2400deep"'
+#: A JSON string (escapes included) or one bracket: all a depth count needs to look at.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{}]', re.DOTALL)
 #: Bytes of a job id sent as they are; every other byte is percent-encoded, "." included, so
 #: that an id is always one opaque path segment ("..", "." and "a;b" are ids, not path syntax).
 _ID_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")
@@ -111,6 +120,38 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _cut_deep(content: bytes, keep: int = JSON_KEEP_DEPTH) -> bytes:
+    """The JSON text with every array or object nested deeper than ``keep`` replaced by
+    ``JSON_DEEP_MARK``; no recursion, one pass over the strings and brackets."""
+    out: list[bytes] = []
+    depth, start, last = 0, -1, 0
+    for match in _JSON_TOKEN.finditer(content):
+        char = content[match.start()]
+        if char in b"[{":
+            depth += 1
+            if depth == keep + 1:
+                start = match.start()
+        elif char in b"]}":
+            if depth == keep + 1 and start >= 0:
+                out += [content[last:start], JSON_DEEP_MARK]
+                last, start = match.end(), -1
+            depth -= 1
+    out.append(content[last:])
+    return b"".join(out)
+
+
+def _loads(content: bytes) -> Any:
+    """``json.loads``, and for a body nested too deeply for it (RecursionError), the same body
+    with its too-deep parts cut off (``_cut_deep``). One item of a list page nested 10,000 deep
+    must not make the whole page unreadable: the walk would stop there on every run (blocked
+    for good); cut, the item is refused by ``etl.normalize`` and quarantined under its id, the
+    rest of the page loads. A body still unreadable raises RecursionError."""
+    try:
+        return json.loads(content)
+    except RecursionError:
+        return json.loads(_cut_deep(content))
 
 
 log = logging.getLogger("etl.api")
@@ -334,7 +375,7 @@ class ClassifyApi:
         if content is None:
             raise UnusableBody(f"{path}: HTTP {status} with a body over {MAX_BODY_BYTES // 1_000_000} MB")
         try:
-            body = json.loads(content)
+            body = _loads(content)
         except RecursionError:
             raise UnusableBody(f"{path}: HTTP {status} with JSON nested too deeply to read") from None
         except ValueError:

@@ -385,6 +385,7 @@ def mark_seen(conn: Connection, scope: str, job_ids: Sequence[str], now: datetim
     never listed. A walk that lists nothing new writes one row per page, not one per job."""
     if not job_ids:
         return
+    # Once per id: a page can list a job twice (a valid copy and a malformed one).
     ids = list(dict.fromkeys(job_ids))
     conn.execute(insert(etl_walk_sightings).values(scope=scope, seen_at=now, job_ids=ids))
     _insert_new(conn, etl_job_seen, [{"scope": scope, "job_id": j, "first_listed_at": now} for j in ids])
