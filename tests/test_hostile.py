@@ -19,12 +19,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from etl import load
 from etl.api import MAX_BODY_BYTES, _loads, quote_id
 from etl.normalize import RAW_CUT, restore_raw
 from etl.simulator import SimServer, SimState
 from etl.simulator.hostile import HOSTILE_KINDS, ODD_IDS, UNKNOWN_ID, HostileKind, Where
 from etl.sync import MASS_DELETE_SHARE, SyncResult
-from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
+from tests.support import API_KEY, _exact, assert_tables_equal_truth, rows, sync
 
 N_JOBS = 100
 PAGE = 20  # v1: 5 pages; v2 full walk: 4 created_at windows of ~25 jobs, 2 pages each
@@ -106,7 +107,7 @@ def assert_truth_except(engine: Engine, state: SimState, source: str, exclude: s
         want = [r for r in want if r[key_col] not in exclude]
 
         def canon(data: list[dict[str, Any]]) -> list[str]:
-            return sorted(json.dumps(r, sort_keys=True, default=str) for r in data)
+            return sorted(json.dumps(_exact(r), sort_keys=True, default=str) for r in data)
 
         assert canon(got) == canon(want), f"{name} differs from the truth outside {sorted(exclude)}"
 
@@ -376,9 +377,9 @@ def check_hostile_job(engine: Engine, sim: SimServer, source: str, target: str, 
     whether anything of it was stored rather than quarantined."""
     quarantined = [q for q in open_quarantine(engine) if q["job_id"] == target]
     job = {r["id"]: r for r in rows(engine, "classify_jobs")}.get(target)
-    stored_raws = [
-        restore_raw(job[c]) for c in ("v1_raw", "v2_raw") if job is not None and job[c] is not None
-    ]
+    with engine.connect() as conn:  # the payloads live beside the job (classify_job_payloads)
+        v1_raw, v2_raw = load.stored_payloads(conn, [target]).get(target, (None, None))
+    stored_raws = [restore_raw(r) for r in (v1_raw, v2_raw) if job is not None and r is not None]
     accepted = False
     for side in ["list", "get"] if where == "both" else [where]:
         endpoint = "v2_get" if side == "get" else f"{source}_list"
@@ -395,7 +396,7 @@ def check_hostile_job(engine: Engine, sim: SimServer, source: str, target: str, 
             continue
         # Accepted: what was served is stored (on v2 a successful get supersedes the list item).
         assert job is not None and payloads is not None, side
-        superseded = source == "v2" and side == "list" and job["v2_raw"] is not None
+        superseded = source == "v2" and side == "list" and v2_raw is not None
         others = served(sim, source, target, "get") if superseded else []
         assert any(same(r, p) for r in stored_raws for p in payloads + (others or [])), side
         accepted = True
