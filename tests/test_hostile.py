@@ -396,6 +396,11 @@ def check_hostile_job(engine: Engine, sim: SimServer, source: str, target: str, 
             continue
         # Accepted: what was served is stored (on v2 a successful get supersedes the list item).
         assert job is not None and payloads is not None, side
+        if side == "list" and job["hydration_status"] == "failed":
+            # A stored job whose get failed or was quarantined keeps its previous rows (documented:
+            # "the job keeps its previous data and is fetched again next run"), its list item too.
+            accepted = True
+            continue
         superseded = source == "v2" and side == "list" and v2_raw is not None
         others = served(sim, source, target, "get") if superseded else []
         assert any(same(r, p) for r in stored_raws for p in payloads + (others or [])), side
