@@ -75,10 +75,11 @@ def main() -> None:
         first = [first_request_ms(url_db, env) for _ in range(args.runs)]
     helps = [help_ms(env) for _ in range(args.runs)]
     print("| measure | median ms | min ms | runs |\n|---|--:|--:|--:|")
-    print(
-        f"| process start → first API request (sync, SQLite at head) | {statistics.median(first):.0f} | {min(first):.0f} | {args.runs} |"
-    )
-    print(f"| `classify-etl --help` wall | {statistics.median(helps):.0f} | {min(helps):.0f} | {args.runs} |")
+    for name, values in (
+        ("process start → first API request (sync, SQLite at head)", first),
+        ("`classify-etl --help` wall", helps),
+    ):
+        print(f"| {name} | {statistics.median(values):.0f} | {min(values):.0f} | {args.runs} |")
 
 
 if __name__ == "__main__":
