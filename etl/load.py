@@ -722,7 +722,7 @@ def unfinished_job_ids(
     if not_seen_since is not None:
         # Fix: the incremental run's "unfinished" lists have just seen the jobs still unfinished;
         # without this they were asked for again by id, every run (one request per 100 of them).
-        stmt = stmt.where(etl_job_seen.c.last_seen_at < not_seen_since)
+        stmt = stmt.where(j.id.in_(_unseen(conn, scope, not_seen_since)))
     return list(conn.execute(stmt.order_by(j.id)).scalars())
 
 
@@ -754,7 +754,7 @@ def credit_candidates(
     if not_seen_since is not None:
         # Fix: a job the run's lists showed was already fetched for its credits by its page's
         # plan; without this the backfill asked again in the same run (two GETs a finished job).
-        stmt = stmt.where(etl_job_seen.c.last_seen_at < not_seen_since)
+        stmt = stmt.where(j.id.in_(_unseen(conn, scope, not_seen_since)))
     return list(conn.execute(stmt.order_by(j.id)).scalars())
 
 

@@ -23,7 +23,7 @@ from etl.report import summary_dict, summary_text
 from etl.simulator import Faults, SimServer, SimState
 from etl.simulator.data import Lifecycle
 from tests.conftest import clean_env
-from tests.support import API_KEY, assert_tables_equal_truth, checksum, rows, sync
+from tests.support import API_KEY, _exact, assert_tables_equal_truth, checksum, rows, sync
 
 UNFINISHED = ("pending", "running")
 
@@ -49,7 +49,8 @@ def assert_jobs_equal_truth(engine: Engine, state: SimState, job_ids: Iterable[s
         want = [r for r in want if r[key] in ids]
         if not want:
             continue
-        got = [{c: r[c] for c in want[0]} for r in rows(engine, name) if r[key] in ids]
+        got = [_exact({c: r[c] for c in want[0]}) for r in rows(engine, name) if r[key] in ids]
+        want = [_exact(r) for r in want]  # credits: exact decimals stored, floats in the truth
 
         def order(r: dict[str, Any], key: str = key) -> Any:
             return (r[key], r.get("position", r.get("page_number", 0)))
