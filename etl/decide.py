@@ -67,10 +67,7 @@ class ReadPage:
 
 def quarantine_record(endpoint: str, raw: Any, reason: str, *, job_id: str | None = None) -> dict[str, Any]:
     """A quarantine row: the raw payload (made storable), where it came from, and why."""
-    try:
-        key = job_id or f"sha256:{payload_hash(raw)}"
-    except (TypeError, ValueError, RecursionError):
-        key = f"repr:{repr(raw)[:200]}"
+    key = job_id or f"sha256:{payload_hash(raw)}"  # payload_hash takes any JSON value, any depth
     stored = storable_raw(raw if isinstance(raw, dict | list) else {"unparsed": repr(raw)[:4000]})
     return {"endpoint": endpoint, "item_key": key, "job_id": job_id, "reason": reason[:4000], "raw": stored}
 

@@ -96,7 +96,6 @@ class PagePlanner:
         plan.write.resolved[endpoint] = list(read.valid)
         with self.engine.connect() as conn:
             stored = load.stored_state(conn, list(read.valid))
-            v1_raws = load.stored_v1_raw(conn, list(read.valid)) if source == "v2" else {}
         plan.newest_update = max(
             (i.job.updated_at for i in read.valid.values() if i.job.updated_at), default=None
         )
@@ -112,6 +111,10 @@ class PagePlanner:
                 plan.write.fingerprints[job_id] = item.fingerprint
         if self.dry_run:
             return plan
+        v1_raws: dict[str, Any] = {}
+        if source == "v2" and todo:  # a job known from v1 keeps its v1 columns: only those written
+            with self.engine.connect() as conn:
+                v1_raws = load.stored_v1_raw(conn, list(todo))
         fetched = await self._fetch_all([j for j, (_i, _v, f) in todo.items() if f])
         if (
             source == "v1"
@@ -126,10 +129,7 @@ class PagePlanner:
         for job_id, (item, what, fetch) in todo.items():
             got = fetched.get(job_id)
             if got is not None and got.status == "bad":
-                plan.write.bad.append(
-                    decide.quarantine_record("v2_get", got.body, got.reason or "", job_id=job_id)
-                )
-                counters.quarantined += 1
+                _quarantine_get(plan, got.body, got.reason or "", job_id)
                 got = Fetched("failed", reason=f"quarantined: {got.reason}")
             if what == "unchanged":
                 counters.credits_fetched += 1
@@ -137,7 +137,7 @@ class PagePlanner:
                     continue  # billing has still not recorded them: try again next run, within the lag
             elif fetch and source == "v2":
                 counters.credits_fetched += 1
-            rows = self._rows(source, item, got, stored.get(job_id), v1_raws.get(job_id), plan, counters)
+            rows = self._rows(source, item, got, stored.get(job_id), v1_raws.get(job_id), plan)
             if rows is not None:
                 plan.write.rows.append(rows)
         plan.write.resolved["v2_get"] = [
@@ -156,28 +156,15 @@ class PagePlanner:
             v1_raws = load.stored_v1_raw(conn, list(job_ids))
         for job_id, got in fetched.items():
             if got.status == "bad":
-                plan.write.bad.append(
-                    decide.quarantine_record("v2_get", got.body, got.reason or "", job_id=job_id)
-                )
-                counters.quarantined += 1
+                _quarantine_get(plan, got.body, got.reason or "", job_id)
             if got.status != "ok" or _credits(got.body) is None or job_id not in stored:
                 continue
             try:
                 v2 = parse_v2(got.body)
             except InvalidItem as exc:
-                plan.write.bad.append(decide.quarantine_record("v2_get", got.body, exc.reason, job_id=job_id))
-                counters.quarantined += 1
+                _quarantine_get(plan, got.body, exc.reason, job_id)
                 continue
-            v1 = _parse_or_none(v1_raws.get(job_id))
-            rows = build_rows(
-                v1=v1,
-                v1_raw=v1_raws.get(job_id) if v1 is not None else None,
-                v2=v2,
-                v2_raw=got.body,
-                hydration_status="ok",
-                hydration_error=None,
-                now=plan.now,
-            )
+            rows = _v2_rows(v2, got.body, v1_raws.get(job_id), plan.now)
             rows.job["v2_hash"] = stored[job_id].v2_hash
             rows.job["v2_credits_pending"] = False
             plan.write.rows.append(rows)
@@ -224,29 +211,17 @@ class PagePlanner:
         stored: decide.Stored | None,
         v1_raw: Any,
         plan: PagePlan,
-        counters: Counters,
     ) -> JobRows | None:
+        counters = plan.counters
         v2 = v2_raw = None
         if got is not None and got.status == "ok":
             try:
                 v2, v2_raw = parse_v2(got.body), got.body
             except InvalidItem as exc:
-                plan.write.bad.append(
-                    decide.quarantine_record("v2_get", got.body, exc.reason, job_id=item.job_id)
-                )
-                counters.quarantined += 1
+                _quarantine_get(plan, got.body, exc.reason, item.job_id)
                 got = Fetched("failed", reason=f"quarantined: {exc.reason}")
         if source == "v2":
-            v1 = _parse_or_none(v1_raw)
-            rows = build_rows(
-                v1=v1,
-                v1_raw=v1_raw if v1 is not None else None,
-                v2=v2 or item.job,
-                v2_raw=v2_raw if v2 is not None else item.raw,
-                hydration_status="ok",
-                hydration_error=None,
-                now=plan.now,
-            )
+            rows = _v2_rows(v2 or item.job, v2_raw if v2 is not None else item.raw, v1_raw, plan.now)
             counters.hydrated += 1
             rows.job["v2_hash"] = item.fingerprint
             rows.job["v2_credits_pending"] = _pending(
@@ -286,6 +261,26 @@ def _pending(raw: Any, *, listed: bool) -> bool:
     if isinstance(usage, dict):
         return usage.get("credits") is None
     return listed and "usage" not in raw
+
+
+def _quarantine_get(plan: PagePlan, body: Any, reason: str, job_id: str) -> None:
+    """A v2 get's answer we will not store (another id, not a job, invalid): quarantined."""
+    plan.write.bad.append(decide.quarantine_record("v2_get", body, reason, job_id=job_id))
+    plan.counters.quarantined += 1
+
+
+def _v2_rows(v2: Any, v2_raw: Any, v1_raw: Any, now: datetime) -> JobRows:
+    """Rows from a v2 job; a job known from v1 keeps its v1 columns, rebuilt from the stored item."""
+    v1 = _parse_or_none(v1_raw)
+    return build_rows(
+        v1=v1,
+        v1_raw=v1_raw if v1 is not None else None,
+        v2=v2,
+        v2_raw=v2_raw,
+        hydration_status="ok",
+        hydration_error=None,
+        now=now,
+    )
 
 
 def _credits(body: Any) -> Any:

@@ -394,13 +394,13 @@ class Syncer:
         source: Source, run_id: int,
     ) -> None:  # fmt: skip
         """A complete walk of every job: mark the jobs it did not list deleted, within the guard."""
-        if report.counters.listed == 0 and load.count_live(conn, scope) == 0:
+        live = load.count_live(conn, scope)
+        if report.counters.listed == 0 and live == 0:
             warning = f"scope {scope}: the walk listed no jobs; check --project-id / --organization-id"
             log.warning(warning)
             report.warnings.append(warning)
         only_v2 = source == "v2"
         gone = load.count_unseen(conn, scope, walk_started_at, only_v2_known=only_v2)
-        live = load.count_live(conn, scope)
         if gone and not self.options.allow_mass_delete and (gone == live or gone > MASS_DELETE_SHARE * live):
             report.guard = (
                 f"the complete walk did not list {gone} of the scope's {live} live jobs; none marked deleted "
