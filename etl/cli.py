@@ -7,13 +7,14 @@ click and ``etl.config`` only; each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import sys
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -520,15 +521,20 @@ def migrate(sql: bool, revision: str, verbose: int, quiet: int, **values: Any) -
     )
 
 
-def _open_schema(settings: Settings) -> Engine:
-    """An engine on an existing database that has the schema; never creates either."""
+@contextlib.contextmanager
+def _open_schema(settings: Settings) -> Iterator[Engine]:
+    """An engine on an existing database that has the schema (never creates either), disposed after."""
     from etl import db
 
     engine = connect(settings.database_url.get_secret_value(), must_exist=True)
-    if db.current_revision(engine) is None:
+    try:
+        if db.current_revision(engine) is None:
+            raise ConfigError(
+                "the database has no classify-etl schema yet: run `classify-etl migrate` or `sync`"
+            )
+        yield engine
+    finally:
         engine.dispose()
-        raise ConfigError("the database has no classify-etl schema yet: run `classify-etl migrate` or `sync`")
-    return engine
 
 
 @main.command()
@@ -540,12 +546,8 @@ def status(as_json: bool, **values: Any) -> None:
     from etl.report import status_dict, status_text
 
     settings = build_settings(**values)
-    engine = _open_schema(settings)
-    try:
-        with engine.connect() as conn:
-            data = status_dict(conn, full_walk_every=settings.full_walk_every, lookback=settings.lookback)
-    finally:
-        engine.dispose()
+    with _open_schema(settings) as engine, engine.connect() as conn:
+        data = status_dict(conn, full_walk_every=settings.full_walk_every, lookback=settings.lookback)
     emit(data, status_text(data), as_json=as_json, log_format=settings.log_format)
 
 
@@ -563,12 +565,8 @@ def scopes_list(as_json: bool, **values: Any) -> None:
     from etl import scopes as state
 
     settings = build_settings(**values)
-    engine = _open_schema(settings)
-    try:
-        with engine.connect() as conn:
-            found = state.list_scopes(conn)
-    finally:
-        engine.dispose()
+    with _open_schema(settings) as engine, engine.connect() as conn:
+        found = state.list_scopes(conn)
     data = {"scopes": [s.as_dict() for s in found]}
     emit(data, state.render(found), as_json=as_json, log_format=settings.log_format)
 
@@ -578,14 +576,10 @@ def _clear_scope(action: str, scope: str, values: dict[str, Any]) -> None:
     from etl.locks import scope_locks
 
     settings = build_settings(**values)
-    engine = _open_schema(settings)
-    try:
-        with scope_locks(engine, [scope]), engine.begin() as conn:  # not while a sync walks it
-            if not state.known(conn, scope):
-                raise ConfigError(f"no scope {scope!r}: `classify-etl scopes list` shows them")
-            rows = state.reset(conn, scope) if action == "reset" else state.forget(conn, scope)
-    finally:
-        engine.dispose()
+    with _open_schema(settings) as engine, scope_locks(engine, [scope]), engine.begin() as conn:
+        if not state.known(conn, scope):  # the scope lock: not while a sync walks it
+            raise ConfigError(f"no scope {scope!r}: `classify-etl scopes list` shows them")
+        rows = state.reset(conn, scope) if action == "reset" else state.forget(conn, scope)
     done = "the next run walks it from page 1" if action == "reset" else "the next run starts it afresh"
     emit(
         {"event": f"scope_{action}", "scope": scope, "rows_deleted": rows},

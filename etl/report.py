@@ -7,17 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from etl.schema import (
-    classify_jobs,
-    classify_parsing_configs,
-    classify_results,
-    classify_rules,
-    classify_target_pages,
-    etl_checkpoints,
-    etl_quarantine,
-    etl_scope_sources,
-    etl_sync_runs,
-)
+from etl import schema
+from etl.schema import classify_jobs, etl_checkpoints, etl_quarantine, etl_scope_sources, etl_sync_runs
 
 if TYPE_CHECKING:
     from etl.runs import SyncResult
@@ -87,11 +78,11 @@ def summary_text(result: SyncResult) -> str:
 
 
 COUNTED_TABLES = (
-    classify_jobs,
-    classify_rules,
-    classify_parsing_configs,
-    classify_target_pages,
-    classify_results,
+    schema.classify_jobs,
+    schema.classify_rules,
+    schema.classify_parsing_configs,
+    schema.classify_target_pages,
+    schema.classify_results,
 )
 
 

@@ -29,19 +29,21 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
 
-from etl import load, runs, v2plan
+from etl import load, runs
 from etl.api import ClassifyApi, Source
 from etl.errors import AuthError, ConfigError, DatabaseError, FatalApiError, InterruptedRun, ListRouteGone
 from etl.locks import LockGuard, scope_locks
-from etl.pages import Fetches, PagePlanner, WindowIgnored
+from etl.pages import Fetches, PagePlanner
+from etl.plans import MASS_DELETE_SHARE, ScopePlans
 from etl.runs import ScopeReport, SyncResult, utcnow
-from etl.schema import etl_sync_runs
 from etl.stats import StatsSchedule
-from etl.walk import NoCheckpoint, PageCallback, ScopeCheckpoint, Stream, Walker, WindowCheckpoint
+from etl.walk import PageCallback, Walker
 
 log = logging.getLogger("etl.sync")
 
-__all__ = ["PageCallback", "Scope", "SyncOptions", "SyncResult", "build_scopes", "run_sync"]
+__all__ = [
+    "MASS_DELETE_SHARE", "PageCallback", "Scope", "SyncOptions", "SyncResult", "build_scopes", "run_sync",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,6 @@ class SyncOptions:
     @property
     def partition(self) -> bool:
         return self.created_after is not None or self.created_before is not None
-
-
-#: A complete walk that would tombstone more than this share of a scope's live jobs is refused.
-MASS_DELETE_SHARE = 0.5
 
 
 class Syncer:
@@ -167,7 +165,7 @@ class Syncer:
         if source == "v2":
             return await self._v2(scope, report, run_id)
         try:
-            await self._sequential(scope, "v1", report, run_id)
+            await self._plans(scope, report, run_id).sequential("v1")
         except ListRouteGone as exc:
             if self.options.source != "auto":
                 raise FatalApiError(f"scope {scope.key}: {exc} (try --list-source v2)") from None
@@ -186,16 +184,16 @@ class Syncer:
         with self.engine.connect() as conn:
             cp = load.read_checkpoint(conn, scope.key, "v2")
             windows = load.read_windows(conn, scope.key, "full")
-        walker = self._walker(scope, report, run_id)
+        plans = self._plans(scope, report, run_id)
         if switch_reason is not None:  # recorded with the first v2 page that commits, not before
-            walker.on_commit = self._record_switch(walker, scope.key, switch_reason)
+            plans.walker.on_commit = self._record_switch(plans.walker, scope.key, switch_reason)
         last_full = cp.last_complete_walk_at if cp is not None else None
         if self.options.partition:
-            return await self._partition(scope, report, walker)
+            return await plans.partition()
         due = last_full is None or utcnow() - last_full >= self.options.full_walk_every
         if self.options.full_walk or self.options.full_refresh or due or windows:
-            return await self._full_walk(scope, report, walker, windows)
-        await self._incremental(scope, report, walker)
+            return await plans.full_walk(windows)
+        await plans.incremental()
 
     def _record_switch(self, walker: Walker, scope: str, reason: str) -> Callable[[Connection], None]:
         def record(conn: Connection) -> None:
@@ -205,7 +203,8 @@ class Syncer:
 
         return record
 
-    def _walker(self, scope: Scope, report: ScopeReport, run_id: int) -> Walker:
+    def _plans(self, scope: Scope, report: ScopeReport, run_id: int) -> ScopePlans:
+        """The scope's plans over a fresh walker (its own planner and page budget)."""
         o = self.options
         planner = PagePlanner(
             self.engine,
@@ -221,211 +220,12 @@ class Syncer:
             live = load.count_live(conn, scope.key)
         budget = o.max_walk_pages or 2 * (live // o.page_size + 1) + 1_000
         after = self.stats.page_committed if self.stats is not None else None
-        return Walker(
+        walker = Walker(
             self.engine, self.api, planner, report, run_id, self.known, self.lock, o.page_size,
             o.lookahead_pages, o.dry_run, budget, self.on_page,
             after_commit=(lambda plan: after(plan.counters.new)) if after else None,
         )  # fmt: skip
-
-    # -- the plans ----------------------------------------------------------------------------------
-
-    async def _sequential(
-        self, scope: Scope, source: Source, report: ScopeReport, run_id: int, walker: Walker | None = None
-    ) -> None:
-        """Walk the whole list from the scope's checkpoint (kept per scope and source) to its end."""
-        walker = walker or self._walker(scope, report, run_id)
-        report.kind = f"{source} walk" if source == "v1" else "v2 sequential walk"
-        with self.engine.connect() as conn:
-            cp = load.read_checkpoint(conn, scope.key, source) or load.Checkpoint(
-                scope.key, source, None, 0, None, None
-            )
-        if self.options.full_refresh or cp.next_page_token is None:
-            cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
-        else:
-            report.resumed_from_page = cp.pages_done
-            log.info("scope %s: resuming the %s walk after page %d", scope.key, source, cp.pages_done)
-
-        def on_end(conn: Connection, walk_started_at: datetime, now: datetime) -> None:
-            self._walk_complete(conn, scope.key, report, walk_started_at, now, source, run_id)
-
-        checkpoint = ScopeCheckpoint(cp, on_end)
-        await walker.walk(Stream("walk", source, list(scope.params.items()), checkpoint, cp.next_page_token))
-        report.complete = True
-
-    async def _full_walk(
-        self, scope: Scope, report: ScopeReport, walker: Walker, windows: list[load.Window]
-    ) -> None:
-        report.kind = "v2 full walk"
-        if windows and not self.options.full_refresh:
-            report.resumed_from_page = sum(w.pages_done for w in windows)
-        else:
-            windows = await self._plan_windows(scope, report)
-        todo = [w for w in windows if not w.done]
-        limit = asyncio.Semaphore(self.options.list_concurrency)
-
-        async def one(w: load.Window) -> None:
-            async with limit:
-                bounds = (w.created_from, w.created_to)
-                params = [*scope.params.items(), *v2plan.window_params(bounds)]
-                await walker.walk(
-                    Stream("window", "v2", params, WindowCheckpoint(w), w.next_page_token, bounds)
-                )
-
-        try:
-            await _all(one(w) for w in todo)
-        except WindowIgnored as exc:
-            log.warning("scope %s: %s; walking the whole list sequentially instead", scope.key, exc)
-            report.warnings.append(str(exc))
-            with self.engine.begin() as conn:
-                load.forget_windows(conn, scope.key, "full")
-            return await self._sequential(scope, "v2", report, walker.run_id, walker)
-        if not self.options.dry_run:
-            with self.engine.begin() as conn:
-                now = utcnow()
-                self._walk_complete(
-                    conn, scope.key, report, windows[0].walk_started_at, now, "v2", walker.run_id
-                )
-                load.forget_windows(conn, scope.key, "full")
-                cp = load.read_checkpoint(conn, scope.key, "v2") or load.Checkpoint(
-                    scope.key, "v2", None, 0, None, None
-                )
-                cp.walk_started_at, cp.last_complete_walk_at = windows[0].walk_started_at, now
-                load.write_checkpoint(conn, cp, now)
-        report.complete = True
-
-    async def _plan_windows(self, scope: Scope, report: ScopeReport) -> list[load.Window]:
-        """Equal-count windows from the stored created_at; on a first walk, found by probing."""
-        started, parts = utcnow(), max(1, self.options.list_concurrency * 2)
-        with self.engine.connect() as conn:
-            cuts = load.created_at_quantiles(conn, scope.key, parts)
-        if not cuts and parts > 1:
-            cuts, probes = await v2plan.discover_cuts(
-                self.api, list(scope.params.items()), parts=parts, now=started,
-                concurrency=self.options.list_concurrency,
-            )  # fmt: skip
-            report.list_requests["window probes"] = probes
-        windows = [
-            load.Window(scope.key, "full", low, high, None, 0, False, started)
-            for low, high in v2plan.windows_from_cuts(cuts)
-        ]
-        if not self.options.dry_run:
-            with self.engine.begin() as conn:
-                load.forget_windows(conn, scope.key, "full")
-                load.write_windows(conn, windows, started)
-        return windows
-
-    async def _partition(self, scope: Scope, report: ScopeReport, walker: Walker) -> None:
-        report.kind = "v2 partition"
-        o = self.options
-        with self.engine.connect() as conn:
-            saved = {w.key: w for w in load.read_windows(conn, scope.key, "partition")}
-        window = load.Window(
-            scope.key, "partition", o.created_after, o.created_before, None, 0, False, utcnow()
-        )
-        window = saved.get(window.key, window)
-        report.resumed_from_page = window.pages_done
-        bounds = (o.created_after, o.created_before)
-        params = [*scope.params.items(), *v2plan.window_params(bounds)]
-        await walker.walk(
-            Stream("partition", "v2", params, WindowCheckpoint(window), window.next_page_token, bounds)
-        )
-        if not o.dry_run:
-            with self.engine.begin() as conn:
-                load.forget_windows(conn, scope.key, "partition")
-        report.complete = True
-
-    async def _incremental(self, scope: Scope, report: ScopeReport, walker: Walker) -> None:
-        report.kind = "v2 incremental"
-        base = list(scope.params.items())
-        with self.engine.connect() as conn:
-            newest = load.newest_created_at(conn, scope.key)
-        since = newest - self.options.lookback if newest is not None else None
-        recent = Stream("recent", "v2", [*base, *v2plan.window_params((since, None))], NoCheckpoint())
-        older = v2plan.window_params((None, since)) if since is not None else []
-        running = [
-            Stream("unfinished", "v2", [*base, ("status", s), *older], NoCheckpoint())
-            for s in ("PENDING", "RUNNING")
-        ]
-        listed_from = utcnow()  # every page these streams commit is seen at or after this
-        await _all(walker.walk(s) for s in (recent, *running))
-        with self.engine.connect() as conn:
-            # Stored as unfinished, older than the window, and not listed as unfinished any more:
-            # finished (or deleted) since the last run. Load them by id, whatever their age.
-            # Fix: "not listed" was not checked; the jobs still unfinished were asked for again.
-            left = load.unfinished_job_ids(
-                conn, scope.key, created_before=since,
-                not_seen_since=None if self.options.dry_run else listed_from,
-            )  # fmt: skip
-        if left:
-            url_bytes = len(self.api.base_url) + 200 + sum(len(k) + len(v) + 2 for k, v in base)
-            batches = v2plan.id_batches(left, url_bytes)
-            await _all(
-                walker.walk(
-                    Stream("finished since", "v2", [*base, *(("job_ids", j) for j in b)], NoCheckpoint())
-                )
-                for b in batches
-            )
-        await self._backfill_credits(scope, walker, since, listed_from)
-        report.complete = True
-
-    async def _backfill_credits(
-        self, scope: Scope, walker: Walker, since: datetime | None, listed_from: datetime
-    ) -> None:
-        """Finished jobs outside the window still without credits: one GET each, within the lag."""
-        if not self.options.credits or self.options.dry_run:
-            return
-        now = walker.planner.service_now or utcnow()
-        with self.engine.connect() as conn:
-            ids = load.credit_candidates(
-                conn, scope.key, finished_since=now - self.options.credits_lag, created_before=since,
-                not_seen_since=listed_from,  # fix: the jobs listed this run were planned already
-            )  # fmt: skip
-        if not ids:
-            return
-        plan = await walker.planner.credits_page(ids, scope.key)
-        async with walker.commit_lock:
-            await asyncio.to_thread(walker.commit_plan, plan)
-        walker.report.counters.add(plan.counters)
-
-    # -- deletions ----------------------------------------------------------------------------------
-
-    def _walk_complete(
-        self, conn: Connection, scope: str, report: ScopeReport, walk_started_at: datetime, now: datetime,
-        source: Source, run_id: int,
-    ) -> None:  # fmt: skip
-        """A complete walk of every job: mark the jobs it did not list deleted, within the guard."""
-        live = load.count_live(conn, scope)
-        if report.counters.listed == 0 and live == 0:
-            warning = f"scope {scope}: the walk listed no jobs; check --project-id / --organization-id"
-            log.warning(warning)
-            report.warnings.append(warning)
-        only_v2 = source == "v2"
-        gone = load.count_unseen(conn, scope, walk_started_at, only_v2_known=only_v2)
-        if gone and not self.options.allow_mass_delete and (gone == live or gone > MASS_DELETE_SHARE * live):
-            report.guard = (
-                f"the complete walk did not list {gone} of the scope's {live} live jobs; none marked deleted "
-                "(a wrong --project-id, --organization-id or --base-url?). If they really are gone, "
-                "run again with --allow-mass-delete"
-            )
-            log.warning("scope %s: %s", scope, report.guard)
-            return
-        deleted = load.mark_deleted(conn, scope, walk_started_at, now, only_v2_known=only_v2)
-        report.counters.deleted += deleted
-        load.update_run(conn, run_id, jobs_deleted=etl_sync_runs.c.jobs_deleted + deleted)
-        load.resolve_unseen_quarantine(conn, scope, f"{source}_list", walk_started_at, run_id, now)
-
-
-async def _all(coroutines: Any) -> None:
-    """Run coroutines together; the first failure cancels the rest, which are awaited before it is
-    raised (so no request is left running on a client about to close)."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+        return ScopePlans(self.engine, self.api, o, scope, report, walker)
 
 
 def run_sync(

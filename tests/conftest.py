@@ -97,15 +97,18 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 # -- the simulator ---------------------------------------------------------------------------------
-# ``state`` is the data set (150 jobs, seed 31, key sim-key; a module may override it); ``sim`` serves it
-# over loopback and ``client`` talks to it with the state's key.
+# ``state`` is the data set: 150 jobs, seed 31, key sim-key, unless the module or test is marked
+# ``@pytest.mark.sim_data(n_jobs=..., seed=...)``; ``sim`` serves it over loopback and ``client`` talks
+# to it with the state's key.
 
 SIM_JOBS = 150
 
 
 @pytest.fixture
-def state() -> SimState:
-    return SimState.generate(n_jobs=SIM_JOBS, seed=31, api_key=API_KEY)
+def state(request: pytest.FixtureRequest) -> SimState:
+    marker = request.node.get_closest_marker("sim_data")
+    data = {"n_jobs": SIM_JOBS, "seed": 31, **(marker.kwargs if marker else {})}
+    return SimState.generate(**data, api_key=API_KEY)
 
 
 @pytest.fixture

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from etl.simulator import Faults, SimServer, SimState
-from tests.support import API_KEY, rows, sync
+from tests.support import rows, sync
 
-
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    with SimServer(SimState.generate(n_jobs=100, seed=59, api_key=API_KEY)) as server:
-        yield server
+pytestmark = pytest.mark.sim_data(n_jobs=100, seed=59)
 
 
 def outcomes(state: SimState) -> dict[str, tuple[Any, ...]]:

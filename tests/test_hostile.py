@@ -38,10 +38,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
 FINISHED = ("completed", "partial", "failed", "cancelled")
 
 
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    with SimServer(SimState.generate(n_jobs=N_JOBS, seed=53, api_key=API_KEY)) as server:
-        yield server
+pytestmark = pytest.mark.sim_data(n_jobs=N_JOBS, seed=53)
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import Engine
 from etl import schema
 from etl.cli import main
 from etl.simulator import SimServer, SimState
-from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
+from tests.support import assert_tables_equal_truth, rows, sync
 
 N_JOBS = 160
 CHILD_TABLES = ("classify_rules", "classify_parsing_configs", "classify_target_pages", "classify_results")
@@ -26,10 +25,7 @@ V2_COLUMNS = ["id", "project_id", "user_id", "hydration_status"] + [
 ]
 
 
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    with SimServer(SimState.generate(n_jobs=N_JOBS, seed=41, api_key=API_KEY)) as server:
-        yield server
+pytestmark = pytest.mark.sim_data(n_jobs=N_JOBS, seed=41)
 
 
 def _by_key(table: str, data: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,27 +15,23 @@ from sqlalchemy import Engine, select
 
 from etl import db, load, schema
 from etl.simulator import Faults, SimServer, SimState
+from tests.conftest import clean_env
 from tests.support import API_KEY, assert_tables_equal_truth, rows
 
 N_JOBS = 300  # page size 50: 6 pages
 CLI = [sys.executable, "-m", "etl"]
 
 
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    with SimServer(SimState.generate(n_jobs=N_JOBS, seed=5, api_key=API_KEY)) as server:
-        yield server
+pytestmark = pytest.mark.sim_data(n_jobs=N_JOBS, seed=5)
 
 
 def cli_env(db_url: str, sim_url: str, api_key: str = API_KEY) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLAMA_CLOUD", "CLASSIFY_ETL"))}
-    env.update(
+    return clean_env(
         LLAMA_CLOUD_API_KEY=api_key,
         LLAMA_CLOUD_BASE_URL=sim_url,
         CLASSIFY_ETL_DATABASE_URL=db_url,
         PYTHONWARNINGS="ignore",
     )
-    return env
 
 
 def start_sync(db_url: str, sim_url: str, *args: str, api_key: str = API_KEY) -> subprocess.Popen[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,17 +11,14 @@ from etl import schema
 from etl.errors import FatalApiError
 from etl.simulator import EndpointFaults, Faults, SimServer, SimState
 from etl.sync import SyncResult
-from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
+from tests.support import assert_tables_equal_truth, rows, sync
 
 N_JOBS = 150  # page_size 50: 3 pages
 
 FAST_429 = {"retry_after_s": None, "retry_after_ms": 20}
 
 
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    with SimServer(SimState.generate(n_jobs=N_JOBS, seed=23, api_key=API_KEY)) as server:
-        yield server
+pytestmark = pytest.mark.sim_data(n_jobs=N_JOBS, seed=23)
 
 
 def converge(engine: Engine, sim: SimServer, *, max_runs: int = 6, **kw: Any) -> list[SyncResult | Exception]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine, select, text
 
@@ -14,11 +12,7 @@ from tests.support import API_KEY, assert_tables_equal_truth, checksum, pg_row_v
 N_JOBS = 240  # with page_size 50: 5 pages
 
 
-@pytest.fixture
-def sim() -> Iterator[SimServer]:
-    state = SimState.generate(n_jobs=N_JOBS, seed=11, api_key=API_KEY)
-    with SimServer(state) as server:
-        yield server
+pytestmark = pytest.mark.sim_data(n_jobs=N_JOBS, seed=11)
 
 
 def test_full_sync_equals_ground_truth(engine: Engine, sim: SimServer) -> None:

@@ -330,12 +330,10 @@ def list_v1(state: SimState, query: Query) -> Reply:
     size = _page_size(query, errors)
     if errors:
         raise ApiError(422, errors)
-    slots = _scope(state, query)
-    data, deleted = state.data, state.deleted_flags
-    n = state.n_total
+    slots, n = _scope(state, query), state.n_total
 
     def accept(i: int) -> bool:
-        return not deleted[i] and (slots is None or data.project_of(i) in slots)
+        return not state.deleted_flags[i] and (slots is None or state.data.project_of(i) in slots)
 
     filters = (_last(query, "project_id"), _last(query, "organization_id"))
     estimate = _scope_estimate(state, slots, 1.0)
