@@ -64,38 +64,26 @@ def _among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) 
     return column.in_(list(values))
 
 
+#: The classify_jobs columns ``Stored`` takes as they are.
+_STORED_AS_IS = (
+    "v1_updated_at", "v1_hash", "v2_updated_at", "v2_hash", "hydration_status", "status", "updated_at",
+)  # fmt: skip
+
+
 def stored_state(conn: Connection, job_ids: Sequence[str]) -> dict[str, Stored]:
     """One query for a page: what the change decision and the history need, per listed id."""
     if not job_ids:
         return {}
     j, r = classify_jobs.c, classify_results.c
     rows = conn.execute(
-        select(
-            j.id,
-            j.v1_updated_at,
-            j.v1_hash,
-            j.v2_updated_at,
-            j.v2_hash,
-            j.hydration_status,
-            j.status,
-            j.updated_at,
-            j.error_message,
-            j.v2_credits_pending,
-            r.type,
-            r.confidence,
-        )
+        select(j.id, *(j[c] for c in _STORED_AS_IS))
+        .add_columns(j.error_message, j.v2_credits_pending, r.type, r.confidence)
         .select_from(classify_jobs.outerjoin(classify_results, r.job_id == j.id))
         .where(_among(conn, j.id, job_ids))
     )
     return {
         row.id: Stored(
-            v1_updated_at=row.v1_updated_at,
-            v1_hash=row.v1_hash,
-            v2_updated_at=row.v2_updated_at,
-            v2_hash=row.v2_hash,
-            hydration_status=row.hydration_status,
-            status=row.status,
-            updated_at=row.updated_at,
+            **{c: row._mapping[c] for c in _STORED_AS_IS},
             credits_missing=bool(row.v2_credits_pending),
             history_key=(row.status, row.type, row.confidence, row.error_message),
         )
@@ -563,9 +551,10 @@ def commit_page(conn: Connection, page: PageWrite, *, run_id: int, now: datetime
 
 # -- payloads, sightings (revisions 0008, 0012) -------------------------------------------------
 
-#: classify_job_payloads.codec of what encode_payloads writes: raw deflate (zlib, level 9, wbits
-#: -15) with the preset dictionary below. The dictionary is part of the stored format: never change
-#: it; a new one needs a new codec name (and decode_payloads keeps reading the old one).
+#: classify_job_payloads.codec of what encode_payloads writes: raw deflate (wbits -15) with the
+#: preset dictionary below. The dictionary is part of the stored format: never change it; a new one
+#: needs a new codec name (and decode_payloads keeps reading the old one). The level is not: 6
+#: stores a job's pair 0.1% larger than 9 did, in 17% less time.
 PAYLOAD_CODEC = "deflate-1"
 #: The shape of the two endpoints' payloads (field names and common values, no job's data): deflate
 #: refers back to it, so each payload pays for its values, not for the JSON around them.
@@ -591,7 +580,7 @@ def payload_text(payload: Any) -> bytes:
 def encode_payloads(v1_raw: Any, v2_raw: Any) -> bytes:
     """A job's two payloads as one compressed value: ``[v1,v2]`` (null for an absent one). One
     stream, so what v2 repeats of v1 (ids, rules, configuration) is stored once."""
-    z = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, PAYLOAD_DICTIONARY_1)
+    z = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, PAYLOAD_DICTIONARY_1)
     return z.compress(b"[" + payload_text(v1_raw) + b"," + payload_text(v2_raw) + b"]") + z.flush()
 
 
