@@ -19,7 +19,7 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import httpx
 from tenacity import (
@@ -218,6 +218,44 @@ def _detail(content: bytes) -> str:
     return str(body)[:200]
 
 
+def _exact_path_transport(
+    verify: bool, limits: httpx.Limits, sessions: list[Any]
+) -> httpx.AsyncBaseTransport:
+    """The aiohttp transport, sending each request target exactly as httpx encoded it.
+
+    httpx-aiohttp hands aiohttp the URL as a string, and aiohttp re-parses it: it decodes
+    ``%2E`` and resolves dot segments (a job id ``..`` would request ``/api/v2``) and decodes
+    ``%3B``. Job ids are opaque, so the session is given ``yarl.URL(..., encoded=True)``.
+    """
+    import aiohttp
+    import yarl
+    from httpx_aiohttp import AiohttpTransport
+
+    transport = AiohttpTransport(verify=verify, limits=limits)
+
+    class ExactPaths:
+        """Stands in for the transport's ClientSession (it calls ``client()`` for one)."""
+
+        session: aiohttp.ClientSession | None = None
+
+        def __call__(self) -> ExactPaths:
+            return self
+
+        def request(self, method: str, url: str, **kwargs: Any) -> Any:
+            if self.session is None:  # made in the event loop that uses it
+                connector = aiohttp.TCPConnector(
+                    limit=limits.max_connections or 100,
+                    keepalive_timeout=limits.keepalive_expiry,
+                    ssl=transport.ssl_context,
+                )
+                self.session = aiohttp.ClientSession(connector=connector)
+                sessions.append(self.session)
+            return self.session.request(method, yarl.URL(url, encoded=True), **kwargs)
+
+    transport.client = ExactPaths()  # type: ignore[assignment]
+    return transport
+
+
 class ClassifyApi:
     """Async client for ``/api/v1/classifier/jobs``, ``/api/v2/classify`` and ``/api/v2/classify/{id}``."""
 
@@ -247,7 +285,7 @@ class ClassifyApi:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._sessions: list[Any] = []
         if transport is None:
-            transport = self._exact_path_transport(verify, limits)
+            transport = _exact_path_transport(verify, limits, self._sessions)
         # No base_url: each request is built with an absolute URL (see _attempt).
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -267,42 +305,6 @@ class ClassifyApi:
         await self._client.aclose()
         for session in self._sessions:
             await session.close()
-
-    def _exact_path_transport(self, verify: bool, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-        """The aiohttp transport, sending each request target exactly as httpx encoded it.
-
-        httpx-aiohttp hands aiohttp the URL as a string, and aiohttp re-parses it: it decodes
-        ``%2E`` and resolves dot segments (a job id ``..`` would request ``/api/v2``) and decodes
-        ``%3B``. Job ids are opaque, so the session is given ``yarl.URL(..., encoded=True)``.
-        """
-        import aiohttp
-        import yarl
-        from httpx_aiohttp import AiohttpTransport
-
-        transport = AiohttpTransport(verify=verify, limits=limits)
-        sessions = self._sessions
-
-        class ExactPaths:
-            """Stands in for the transport's ClientSession (it calls ``client()`` for one)."""
-
-            session: aiohttp.ClientSession | None = None
-
-            def __call__(self) -> ExactPaths:
-                return self
-
-            def request(self, method: str, url: str, **kwargs: Any) -> Any:
-                if self.session is None:  # made in the event loop that uses it
-                    connector = aiohttp.TCPConnector(
-                        limit=limits.max_connections or 100,
-                        keepalive_timeout=limits.keepalive_expiry,
-                        ssl=transport.ssl_context,
-                    )
-                    self.session = aiohttp.ClientSession(connector=connector)
-                    sessions.append(self.session)
-                return self.session.request(method, yarl.URL(url, encoded=True), **kwargs)
-
-        transport.client = ExactPaths()  # type: ignore[assignment]
-        return transport
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -341,18 +343,8 @@ class ClassifyApi:
                         raise first_failure  # tenacity's attempt 1 is the one already made
                     return await self._attempt(endpoint, path, params)
         except (_Retryable, httpx.TransportError) as exc:
-            return self._give_up(endpoint, path, exc)
+            _give_up(self, endpoint, path, exc)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _give_up(self, endpoint: str, path: str, exc: BaseException) -> tuple[int, Any]:
-        if isinstance(exc, _Retryable):
-            raise FatalApiError(
-                f"{endpoint} {path}: gave up after {self.max_retries} retries: {exc}", status=exc.status
-            ) from None
-        raise FatalApiError(
-            f"{endpoint} {path}: gave up after {self.max_retries} retries: {transport_failure(exc)} "
-            f"talking to {self.base_url}; check --base-url / LLAMA_CLOUD_BASE_URL and the network"
-        ) from None
 
     async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         self.stats.count(endpoint)
@@ -419,7 +411,7 @@ class ClassifyApi:
                 next_page_token=token or None,
                 total_size=total if isinstance(total, int) and not isinstance(total, bool) else None,
             )
-        self._raise_for(status, body, path, page_token=page_token, is_list=True)
+        _raise_for(self.base_url, status, body, path, page_token=page_token, is_list=True)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_job(self, job_id: str, params: Params, *, usage: bool = True) -> Fetched:
@@ -453,23 +445,39 @@ class ClassifyApi:
             return Fetched("ok", body)
         if status == 404:
             return Fetched("not_found")
-        self._raise_for(status, body, path, page_token=None, is_list=False)
+        _raise_for(self.base_url, status, body, path, page_token=None, is_list=False)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _raise_for(self, status: int, body: Any, path: str, *, page_token: str | None, is_list: bool) -> None:
-        detail = str(body.get("detail"))[:300] if isinstance(body, dict) else str(body)[:200]
-        if status in (401, 403):
-            raise AuthError(
-                f"the API rejected the key (HTTP {status}) at {self.base_url}: check LLAMA_CLOUD_API_KEY / "
-                "--api-key, and that --base-url is the key's region (US https://api.cloud.llamaindex.ai, "
-                "EU https://api.cloud.eu.llamaindex.ai)",
-                status=status,
-            )
-        if is_list and page_token and status in (400, 404, 410, 422):
-            raise PageTokenRejected(f"{path}: page token rejected (HTTP {status}: {detail})", status=status)
-        if is_list and status in (404, 405, 410):
-            raise ListRouteGone(f"{path} answers HTTP {status}: {detail}", status=status)
-        raise FatalApiError(f"{path}: HTTP {status}: {detail}", status=status)
+
+def _give_up(api: ClassifyApi, endpoint: str, path: str, exc: BaseException) -> NoReturn:
+    """The error for a request that failed on every attempt."""
+    if isinstance(exc, _Retryable):
+        raise FatalApiError(
+            f"{endpoint} {path}: gave up after {api.max_retries} retries: {exc}", status=exc.status
+        ) from None
+    raise FatalApiError(
+        f"{endpoint} {path}: gave up after {api.max_retries} retries: {transport_failure(exc)} "
+        f"talking to {api.base_url}; check --base-url / LLAMA_CLOUD_BASE_URL and the network"
+    ) from None
+
+
+def _raise_for(
+    base_url: str, status: int, body: Any, path: str, *, page_token: str | None, is_list: bool
+) -> None:
+    """The error an unexpected answer means for the caller."""
+    detail = str(body.get("detail"))[:300] if isinstance(body, dict) else str(body)[:200]
+    if status in (401, 403):
+        raise AuthError(
+            f"the API rejected the key (HTTP {status}) at {base_url}: check LLAMA_CLOUD_API_KEY / "
+            "--api-key, and that --base-url is the key's region (US https://api.cloud.llamaindex.ai, "
+            "EU https://api.cloud.eu.llamaindex.ai)",
+            status=status,
+        )
+    if is_list and page_token and status in (400, 404, 410, 422):
+        raise PageTokenRejected(f"{path}: page token rejected (HTTP {status}: {detail})", status=status)
+    if is_list and status in (404, 405, 410):
+        raise ListRouteGone(f"{path} answers HTTP {status}: {detail}", status=status)
+    raise FatalApiError(f"{path}: HTTP {status}: {detail}", status=status)
 
 
 __all__ = ["ApiError", "ClassifyApi", "RequestStats", "retry_after_seconds"]

@@ -112,9 +112,10 @@ class PagePlanner:
         if self.dry_run:
             return plan
         v1_raws: dict[str, Any] = {}
-        if source == "v2" and todo:  # a job known from v1 keeps its v1 columns: only those written
+        known = [j for j in todo if j in stored]  # only a stored job can have a stored v1 payload
+        if source == "v2" and known:  # a job known from v1 keeps its v1 columns: only those written
             with self.engine.connect() as conn:
-                v1_raws = load.stored_v1_raw(conn, list(todo))
+                v1_raws = load.stored_v1_raw(conn, known)
         fetched = await self._fetch_all([j for j, (_i, _v, f) in todo.items() if f])
         if (
             source == "v1"
