@@ -48,11 +48,9 @@ def storable_text(value: str) -> str:
     return UNSTORABLE.sub("\ufffd", value)
 
 
-# Both run before pydantic's own str check, which refuses a lone surrogate outright.
-def _storable(value: Any) -> Any:
-    return storable_text(value) if isinstance(value, str) else value
-
-
+# Text reaches the models storable already: ``normalize._parse`` replaces NUL and lone surrogates
+# (which pydantic's own str check refuses outright) in the payloads its survey finds them in. The
+# job id alone is not replaced: it must be storable as sent. This runs before pydantic's str check.
 def _storable_id(value: Any) -> Any:
     if isinstance(value, str) and UNSTORABLE.search(value):
         raise ValueError("an id must be storable as sent: it contains NUL or a lone surrogate")
@@ -89,13 +87,13 @@ def _exact_decimal(value: Any) -> Any:
     return value
 
 
-#: Text bound for a text column: NUL and lone surrogates become U+FFFD.
-StorableStr = Annotated[str, Strict(), BeforeValidator(_storable)]
-#: A required id: a non-empty string, made storable.
-RequiredId = Annotated[str, Strict(), Field(min_length=1), BeforeValidator(_storable)]
+#: Text bound for a text column (made storable before validation: NUL and lone surrogates are U+FFFD).
+StorableStr = Annotated[str, Strict()]
+#: A required id: a non-empty string, made storable before validation.
+RequiredId = Annotated[str, Strict(), Field(min_length=1)]
 #: The job id: non-empty and storable exactly as sent.
 JobId = Annotated[str, Strict(), Field(min_length=1), BeforeValidator(_storable_id)]
-Lang = Annotated[str, Strict(), Field(max_length=LANG_MAX_CHARS), BeforeValidator(_storable)]
+Lang = Annotated[str, Strict(), Field(max_length=LANG_MAX_CHARS)]
 Int32 = Annotated[int, Strict(), Field(ge=INT32_MIN, le=INT32_MAX)]
 PageIndex = Annotated[int, Strict()]
 Confidence = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]

@@ -204,12 +204,41 @@ def _quick_survey(raw: Any) -> _Survey | None:
     return _Survey()
 
 
+class _Memo:
+    """Results for payloads still referenced here, keyed by identity: a page's payloads pass the
+    survey and the hash twice (read, then rows). Payloads are never modified once parsed, and the
+    entry keeps its payload alive, so an id cannot be reused while it is here. Bounded: cleared
+    when full (a page and its lookahead are a few hundred payloads)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._entries: dict[int, tuple[Any, Any]] = {}
+        self._size = size
+
+    def get(self, raw: Any) -> Any:
+        hit = self._entries.get(id(raw))
+        return hit[1] if hit is not None and hit[0] is raw else None
+
+    def put(self, raw: Any, value: Any) -> Any:
+        if isinstance(raw, dict | list):  # only containers: small values are cheap and may be shared
+            if len(self._entries) >= self._size:
+                self._entries.clear()
+            self._entries[id(raw)] = (raw, value)
+        return value
+
+
+_SURVEYS, _HASHES = _Memo(), _Memo()
+
+
 def _survey(raw: Any) -> _Survey:
     """Check a payload against the limits (stopping at the first one broken) and notice anything
     ``storable_raw`` must escape. Iterative: a deep payload costs no recursion."""
-    survey = _quick_survey(raw)
+    survey = _SURVEYS.get(raw) or _quick_survey(raw)
     if survey is not None:
-        return survey
+        return _SURVEYS.put(raw, survey)  # type: ignore[no-any-return]
+    return _SURVEYS.put(raw, _slow_survey(raw))  # type: ignore[no-any-return]
+
+
+def _slow_survey(raw: Any) -> _Survey:
     survey = _Survey()
     values = chars = 0
     stack: list[tuple[Any, int, _Link]] = [(raw, 0, None)]
@@ -309,11 +338,14 @@ def payload_hash(raw: Any) -> str:
 
     The JSON text hashed is ASCII (``ensure_ascii``), so lone surrogates hash as ``\\udXXX``;
     a payload too deep for ``json.dumps`` gets the same text from an iterative encoder."""
+    known = _HASHES.get(raw)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     try:
         text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     except RecursionError:
         text = "".join(_json_chunks(raw))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return _HASHES.put(raw, hashlib.sha256(text.encode()).hexdigest()[:32])  # type: ignore[no-any-return]
 
 
 # -- raw payloads the databases can store -------------------------------------------------------------
@@ -457,6 +489,18 @@ def _rule_count(raw: Any, rules_at: tuple[str, ...]) -> str | None:
 _Job = TypeVar("_Job", V1Job, V2Job)
 
 
+def _storable_strings(value: Any, *, top: bool = True) -> Any:
+    """``value`` with every string made storable (``storable_text``), but the top-level ``id``.
+    Recursive: called only on a payload the survey bounded to ``MAX_DEPTH`` levels."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, list):
+        return [_storable_strings(v, top=False) for v in value]
+    if isinstance(value, dict):
+        return {k: v if top and k == "id" else _storable_strings(v, top=False) for k, v in value.items()}
+    return value
+
+
 def _parse(
     raw: Any,
     version: str,
@@ -466,9 +510,12 @@ def _parse(
 ) -> _Job:
     job_id = _raw_id(raw)
     try:
-        problem = _rule_count(raw, rules_at) or _survey(raw).broken
+        survey = _survey(raw)
+        problem = _rule_count(raw, rules_at) or survey.broken
         if problem is None:
-            job = model.model_validate(raw)
+            # The models take text as it is: only a payload the survey found NUL or a lone surrogate
+            # in has its strings made storable first (the job id excepted: it must be storable as sent).
+            job = model.model_validate(_storable_strings(raw) if survey.escapes else raw)
             problem = "; ".join(p for p in checks(job) if p)
             if not problem:
                 return job
