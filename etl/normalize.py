@@ -206,16 +206,17 @@ def _quick_survey(raw: Any) -> _Survey | None:
 
 class _Memo:
     """Results for payloads still referenced here, keyed by identity: a page's payloads pass the
-    survey and the hash twice (read, then rows). Payloads are never modified once parsed, and the
-    entry keeps its payload alive, so an id cannot be reused while it is here. Bounded: cleared
-    when full (a page and its lookahead are a few hundred payloads)."""
+    survey and the hash twice (read, then rows; the second use takes the entry out). Payloads are
+    never modified once parsed, and the entry keeps its payload alive, so an id cannot be reused
+    while it is here. Bounded: cleared when full, so the payloads of unchanged jobs (read, never
+    made rows) are not kept for long; a miss only costs the work again."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self._entries: dict[int, tuple[Any, Any]] = {}
         self._size = size
 
-    def get(self, raw: Any) -> Any:
-        hit = self._entries.get(id(raw))
+    def get(self, raw: Any, *, take: bool = False) -> Any:
+        hit = self._entries.pop(id(raw), None) if take else self._entries.get(id(raw))
         return hit[1] if hit is not None and hit[0] is raw else None
 
     def put(self, raw: Any, value: Any) -> Any:
@@ -229,13 +230,14 @@ class _Memo:
 _SURVEYS, _HASHES = _Memo(), _Memo()
 
 
-def _survey(raw: Any) -> _Survey:
+def _survey(raw: Any, *, last_use: bool = False) -> _Survey:
     """Check a payload against the limits (stopping at the first one broken) and notice anything
     ``storable_raw`` must escape. Iterative: a deep payload costs no recursion."""
-    survey = _SURVEYS.get(raw) or _quick_survey(raw)
-    if survey is not None:
-        return _SURVEYS.put(raw, survey)  # type: ignore[no-any-return]
-    return _SURVEYS.put(raw, _slow_survey(raw))  # type: ignore[no-any-return]
+    known: _Survey | None = _SURVEYS.get(raw, take=last_use)
+    if known is not None:
+        return known
+    survey = _quick_survey(raw) or _slow_survey(raw)
+    return survey if last_use else _SURVEYS.put(raw, survey)
 
 
 def _slow_survey(raw: Any) -> _Survey:
@@ -333,19 +335,20 @@ def _json_key(key: Any) -> str:
     )
 
 
-def payload_hash(raw: Any) -> str:
+def payload_hash(raw: Any, *, last_use: bool = False) -> str:
     """A stable fingerprint of a payload, to notice a change that did not move ``updated_at``.
 
     The JSON text hashed is ASCII (``ensure_ascii``), so lone surrogates hash as ``\\udXXX``;
     a payload too deep for ``json.dumps`` gets the same text from an iterative encoder."""
-    known = _HASHES.get(raw)
+    known: str | None = _HASHES.get(raw, take=last_use)
     if known is not None:
-        return known  # type: ignore[no-any-return]
+        return known
     try:
         text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     except RecursionError:
         text = "".join(_json_chunks(raw))
-    return _HASHES.put(raw, hashlib.sha256(text.encode()).hexdigest()[:32])  # type: ignore[no-any-return]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return digest if last_use else _HASHES.put(raw, digest)
 
 
 # -- raw payloads the databases can store -------------------------------------------------------------
@@ -400,7 +403,7 @@ def storable_raw(raw: Any) -> Any:
     with NUL or lone surrogates, and non-finite numbers, escaped reversibly (``restore_raw``);
     a payload beyond the limits replaced by a bounded excerpt. Never raises, never recurses:
     call it on whatever goes into a raw column, quarantine rows included."""
-    survey = _survey(raw)
+    survey = _survey(raw, last_use=True)
     if survey.broken is not None:
         excerpt: list[str] = []
         size = 0
@@ -608,7 +611,7 @@ def _v1_columns(v1: V1Job, raw: Any) -> dict[str, Any]:
         "v1_error_message": v1.error_message,
         "v1_job_record_id": v1.job_record_id,
         "v1_raw": storable_raw(raw),
-        "v1_hash": payload_hash(raw),
+        "v1_hash": payload_hash(raw, last_use=True),
     }
 
 

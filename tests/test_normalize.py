@@ -183,3 +183,31 @@ def test_invalid_v2_target_pages_names_job_and_value() -> None:
 def test_naive_timestamp_is_utc() -> None:
     job = parse_v1(v1_item(updated_at="2026-11-01T10:05:00"))
     assert job.updated_at == datetime(2026, 11, 1, 10, 5, tzinfo=UTC)
+
+
+def test_text_is_made_storable_before_validation_and_the_id_must_be_storable() -> None:
+    dirty = v1_item(user_id="u\x00-1", rules=[{"description": "lone \ud800 half", "type": "inv\x00"}])
+    job = parse_v1(dirty)
+    assert (job.user_id, job.rules[0].description, job.rules[0].type) == (
+        "u\ufffd-1",
+        "lone \ufffd half",
+        "inv\ufffd",
+    )
+    assert dirty["user_id"] == "u\x00-1", "the payload itself is not changed (its raw form is stored)"
+    with pytest.raises(InvalidItem, match="storable as sent"):
+        parse_v1(v1_item(id="job\x00"))
+
+
+def test_survey_and_hash_are_done_once_a_payload_and_not_kept_after_their_last_use() -> None:
+    from etl import normalize
+
+    raw = v1_item()
+    parse_v1(raw)
+    first = normalize.payload_hash(raw)
+    assert normalize._SURVEYS.get(raw) is not None and normalize._HASHES.get(raw) == first
+    rows = build_rows(
+        v1=parse_v1(raw), v1_raw=raw, v2=None, v2_raw=None, hydration_status="not_found",
+        hydration_error=None, now=NOW,
+    )  # fmt: skip
+    assert rows.job["v1_hash"] == first == normalize.payload_hash(copy.deepcopy(raw))
+    assert normalize._SURVEYS.get(raw) is None and normalize._HASHES.get(raw) is None
