@@ -47,12 +47,16 @@ class Stored:
 
 @dataclass
 class Listed:
-    """One valid list item: the parsed model, the raw payload as served, and its fingerprint."""
+    """One valid list item: the parsed model, the raw payload as served, and its fingerprint.
+
+    ``job`` is None for an item ``read_page`` found identical to what is stored and needing
+    nothing (its ``known`` answer): it was validated when it was stored, and is not again."""
 
     job_id: str
-    job: Any  # V1Job | V2Job
+    job: Any  # V1Job | V2Job | None
     raw: Any
     fingerprint: str
+    updated_at: datetime | None
 
 
 @dataclass
@@ -72,10 +76,30 @@ def quarantine_record(endpoint: str, raw: Any, reason: str, *, job_id: str | Non
     return {"endpoint": endpoint, "item_key": key, "job_id": job_id, "reason": reason[:4000], "raw": stored}
 
 
-def read_page(items: Sequence[Any], endpoint: str, parse: Callable[[Any], Any]) -> ReadPage:
-    """Validate a page's items; duplicates within the page resolve to the last valid copy."""
+def read_page(
+    items: Sequence[Any],
+    endpoint: str,
+    parse: Callable[[Any], Any],
+    known: Callable[[str, str], Stored | None] | None = None,
+    *,
+    source: ListSource = "v1",
+) -> ReadPage:
+    """Validate a page's items; duplicates within the page resolve to the last valid copy.
+
+    ``known(job_id, fingerprint)``: the stored state of a job whose stored fingerprint is this
+    one and that needs nothing this run, else None. Such an item is taken unchanged without
+    validating it again (a no-change page costs a hash per item, not a parse)."""
     page = ReadPage()
     for raw in items:
+        job_id = raw.get("id") if known is not None and isinstance(raw, dict) else None
+        if known is not None and isinstance(job_id, str):
+            fingerprint = payload_hash(raw)
+            stored = known(job_id, fingerprint)
+            if stored is not None:
+                when = stored.v1_updated_at if source == "v1" else stored.v2_updated_at
+                page.valid.pop(job_id, None)
+                page.valid[job_id] = Listed(job_id, None, raw, fingerprint, when)
+                continue
         try:
             job = parse(raw)
         except InvalidItem as exc:
@@ -84,7 +108,7 @@ def read_page(items: Sequence[Any], endpoint: str, parse: Callable[[Any], Any]) 
                 page.seen.append(exc.job_id)  # present though malformed: not deleted
             continue
         page.valid.pop(job.id, None)  # a later copy moves to the end, as if listed there
-        page.valid[job.id] = Listed(job.id, job, raw, payload_hash(raw))
+        page.valid[job.id] = Listed(job.id, job, raw, payload_hash(raw), job.updated_at)
     # A malformed copy of an id that also has a valid copy stays quarantined, under its own key,
     # so that neither copy is lost; it is never upserted.
     for record in page.bad:
@@ -100,7 +124,9 @@ def change(item: Listed, stored: Stored | None, *, source: ListSource, force: bo
         return "new"
     if force:
         return "changed"
-    updated_at = item.job.updated_at
+    if item.job is None:
+        return "unchanged"  # read_page found it identical to the stored copy, needing nothing
+    updated_at = item.updated_at
     if source == "v1":
         moved = stored.v1_updated_at != updated_at or stored.v1_hash != item.fingerprint
         retry = stored.hydration_status in ("failed", "pending")
@@ -110,6 +136,20 @@ def change(item: Listed, stored: Stored | None, *, source: ListSource, force: bo
         moved = stored.v2_updated_at != updated_at or stored.v2_hash not in (None, item.fingerprint)
         retry = stored.hydration_status != "ok"
     return "changed" if moved or retry else "unchanged"
+
+
+def known_unchanged(
+    stored: Stored | None, fingerprint: str, *, source: ListSource, wants_fetch: Callable[[Stored], bool]
+) -> bool:
+    """The listed payload is the one stored (same fingerprint), so ``change`` would find it
+    unchanged and nothing asks for it (no retry, no credits due): it need not be parsed."""
+    if stored is None:
+        return False
+    if source == "v1":
+        same = stored.v1_hash == fingerprint and stored.hydration_status not in ("failed", "pending")
+    else:
+        same = stored.v2_hash == fingerprint and stored.hydration_status == "ok"
+    return same and not wants_fetch(stored)
 
 
 def canonical_of(job: Any, source: ListSource) -> str:

@@ -15,7 +15,7 @@ planned at the same time shares one request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,17 +88,20 @@ class PagePlanner:
         self, source: Source, items: Sequence[Any], scope: str, *, window: tuple[Any, Any] | None = None
     ) -> PagePlan:
         endpoint = f"{source}_list"
-        read = decide.read_page(items, endpoint, parse_v1 if source == "v1" else parse_v2)
+        ids = [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
+        with self.engine.connect() as conn:
+            stored = load.stored_state(conn, ids)
+        # A window's items are all parsed: _check_window reads every created_at.
+        known = None if window is not None or self.force else self._known(source, stored)
+        read = decide.read_page(
+            items, endpoint, parse_v1 if source == "v1" else parse_v2, known, source=source
+        )
         if window is not None:
             _check_window(read, window)
         counters = Counters(pages=1, listed=len(items), quarantined=len(read.bad))
         plan = PagePlan(counters, utcnow(), load.PageWrite(scope, [], {}, list(read.bad), read.seen, {}))
         plan.write.resolved[endpoint] = list(read.valid)
-        with self.engine.connect() as conn:
-            stored = load.stored_state(conn, list(read.valid))
-        plan.newest_update = max(
-            (i.job.updated_at for i in read.valid.values() if i.job.updated_at), default=None
-        )
+        plan.newest_update = max((i.updated_at for i in read.valid.values() if i.updated_at), default=None)
         self._see(plan.newest_update)
         todo: dict[str, tuple[decide.Listed, decide.Change, bool]] = {}  # id → (item, change, fetch?)
         for job_id, item in read.valid.items():
@@ -112,10 +115,10 @@ class PagePlanner:
         if self.dry_run:
             return plan
         v1_raws: dict[str, Any] = {}
-        known = [j for j in todo if j in stored]  # only a stored job can have a stored v1 payload
-        if source == "v2" and known:  # a job known from v1 keeps its v1 columns: only those written
+        in_db = [j for j in todo if j in stored]  # only a stored job can have a stored v1 payload
+        if source == "v2" and in_db:  # a job known from v1 keeps its v1 columns: only those written
             with self.engine.connect() as conn:
-                v1_raws = load.stored_v1_raw(conn, known)
+                v1_raws = load.stored_v1_raw(conn, in_db)
         fetched = await self._fetch_all([j for j, (_i, _v, f) in todo.items() if f])
         if (
             source == "v1"
@@ -177,17 +180,25 @@ class PagePlanner:
         if when is not None and (self.service_now is None or when > self.service_now):
             self.service_now = when
 
-    def _wants_fetch(
-        self, source: Source, item: decide.Listed, verdict: str, stored: decide.Stored | None
-    ) -> bool:
-        if source == "v1" and verdict != "unchanged":
-            return True  # hydration
-        if not self.credits or (source == "v2" and isinstance(item.raw, dict) and "usage" in item.raw):
+    def _known(
+        self, source: Source, stored: dict[str, decide.Stored]
+    ) -> Callable[[str, str], decide.Stored | None]:
+        """read_page's ``known``: the stored state of a listed job identical to it, needing nothing
+        (credits are judged without the listed payload: a list carrying usage takes the slow path)."""
+
+        def due(st: decide.Stored) -> bool:
+            return self._credits_due(source, st)
+
+        def known(job_id: str, fingerprint: str) -> decide.Stored | None:
+            st = stored.get(job_id)
+            return st if decide.known_unchanged(st, fingerprint, source=source, wants_fetch=due) else None
+
+        return known
+
+    def _credits_due(self, source: Source, stored: decide.Stored, raw: Any = None) -> bool:
+        """An unchanged job is fetched again only for credits billing has not recorded yet."""
+        if not self.credits or (source == "v2" and isinstance(raw, dict) and "usage" in raw):
             return False  # the list carries usage: it is what the service has billed
-        status = decide.canonical_of(item.job, source)
-        if verdict != "unchanged":
-            return source == "v2" and status in decide.FINISHED
-        assert stored is not None
         return decide.wants_credits(
             status=stored.status,
             credits_missing=stored.credits_missing,
@@ -195,6 +206,18 @@ class PagePlanner:
             now=self.service_now or utcnow(),
             lag=self.credits_lag,
         )
+
+    def _wants_fetch(
+        self, source: Source, item: decide.Listed, verdict: str, stored: decide.Stored | None
+    ) -> bool:
+        if source == "v1" and verdict != "unchanged":
+            return True  # hydration
+        if verdict == "unchanged":
+            assert stored is not None
+            return self._credits_due(source, stored, item.raw)
+        if not self.credits or (source == "v2" and isinstance(item.raw, dict) and "usage" in item.raw):
+            return False  # the list carries usage: it is what the service has billed
+        return source == "v2" and decide.canonical_of(item.job, source) in decide.FINISHED
 
     async def _fetch_all(self, job_ids: list[str]) -> dict[str, Fetched]:
         if not job_ids:

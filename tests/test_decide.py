@@ -34,7 +34,7 @@ def stored(**over: Any) -> Stored:
 
 def listed(raw: dict[str, Any], source: str) -> decide.Listed:
     job = parse_v1(raw) if source == "v1" else parse_v2(raw)
-    return decide.Listed(job.id, job, raw, payload_hash(raw))
+    return decide.Listed(job.id, job, raw, payload_hash(raw), job.updated_at)
 
 
 V1, V2 = v1_item(), v2_item()
@@ -93,6 +93,39 @@ def test_change_rule(name: str, source: str, raw: dict[str, Any], have: Any, exp
         hashes = {f"{source}_hash": payload_hash(reference)}
         state = stored(**{**hashes, **have})
     assert decide.change(item, state, source=source) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("name", "source", "raw", "have", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_an_item_known_unchanged_skips_the_parse_and_gets_the_same_verdict(
+    name: str, source: str, raw: dict[str, Any], have: Any, expected: str
+) -> None:
+    state = None
+    if have is not None:
+        own_text = "instant" in name or "converted" in name or "naive" in name
+        reference = raw if own_text else V1 if source == "v1" else V2
+        state = stored(**{f"{source}_hash": payload_hash(reference), **have})
+
+    def known(job_id: str, fingerprint: str) -> Stored | None:
+        hit = decide.known_unchanged(state, fingerprint, source=source, wants_fetch=lambda s: False)  # type: ignore[arg-type]
+        return state if hit else None
+
+    parse = parse_v1 if source == "v1" else parse_v2
+    page = decide.read_page([raw], f"{source}_list", parse, known, source=source)  # type: ignore[arg-type]
+    item = page.valid[raw["id"]]
+    assert decide.change(item, state, source=source) == expected  # type: ignore[arg-type]
+    assert (item.job is None) == (expected == "unchanged" and payload_hash(raw) == payload_hash(reference))
+    assert item.updated_at is not None
+
+
+def test_credits_due_or_a_retry_make_a_known_payload_parsed_again() -> None:
+    same = {"v1_hash": payload_hash(V1)}
+    for state, wants in ((stored(**same), True), (stored(**same, hydration_status="failed"), False)):
+        assert not decide.known_unchanged(
+            state, payload_hash(V1), source="v1", wants_fetch=lambda s, w=wants: w
+        )
+    assert decide.known_unchanged(stored(**same), payload_hash(V1), source="v1", wants_fetch=lambda s: False)
+    v2_state = stored(v2_hash=payload_hash(V2), hydration_status="not_found")
+    assert not decide.known_unchanged(v2_state, payload_hash(V2), source="v2", wants_fetch=lambda s: False)
 
 
 def test_force_makes_every_stored_job_changed_and_new_stays_new() -> None:
