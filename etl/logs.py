@@ -89,14 +89,14 @@ class PageReporter:
         if self.progress is not None:
             self.progress.stop()
 
-    def __call__(self, outcome: ScopeReport, page: Counters) -> None:
+    def __call__(self, report: ScopeReport, page: Counters) -> None:
         self.totals.add(page)
         t = self.totals
         elapsed = max(time.monotonic() - self.started, 1e-6)
         self.log.info(
             "scope %s page %d: %d listed, %d new, %d changed, %d hydrated, %d failed, %d quarantined",
-            outcome.scope,
-            outcome.resumed_from_page + outcome.counters.pages,
+            report.scope,
+            report.resumed_from_page + report.counters.pages,
             page.listed,
             page.new,
             page.changed,
@@ -105,9 +105,9 @@ class PageReporter:
             page.quarantined,
             extra={
                 "event": "page",
-                "scope": outcome.scope,
-                "source": outcome.source,
-                "page": outcome.resumed_from_page + outcome.counters.pages,
+                "scope": report.scope,
+                "source": report.source,
+                "page": report.resumed_from_page + report.counters.pages,
                 "jobs_listed": page.listed,
                 "new": page.new,
                 "changed": page.changed,
@@ -123,7 +123,7 @@ class PageReporter:
             self.progress.update(
                 self.task,
                 completed=t.listed,
-                scope=outcome.scope,
+                scope=report.scope,
                 pages=t.pages,
                 rate=f"{t.listed / elapsed:,.0f}",
                 hydrated=t.hydrated,
