@@ -195,10 +195,15 @@ class PagePlanner:
 
         return known
 
+    def _usage_listed_or_unwanted(self, source: Source, raw: Any) -> bool:
+        """No GET for credits: they are not asked for, or the list item carries ``usage`` (what the
+        service has billed)."""
+        return not self.credits or (source == "v2" and isinstance(raw, dict) and "usage" in raw)
+
     def _credits_due(self, source: Source, stored: decide.Stored, raw: Any = None) -> bool:
         """An unchanged job is fetched again only for credits billing has not recorded yet."""
-        if not self.credits or (source == "v2" and isinstance(raw, dict) and "usage" in raw):
-            return False  # the list carries usage: it is what the service has billed
+        if self._usage_listed_or_unwanted(source, raw):
+            return False
         return decide.wants_credits(
             status=stored.status,
             credits_missing=stored.credits_missing,
@@ -215,8 +220,8 @@ class PagePlanner:
         if verdict == "unchanged":
             assert stored is not None
             return self._credits_due(source, stored, item.raw)
-        if not self.credits or (source == "v2" and isinstance(item.raw, dict) and "usage" in item.raw):
-            return False  # the list carries usage: it is what the service has billed
+        if self._usage_listed_or_unwanted(source, item.raw):
+            return False
         return source == "v2" and decide.canonical_of(item.job, source) in decide.FINISHED
 
     async def _fetch_all(self, job_ids: list[str]) -> dict[str, Fetched]:
