@@ -43,7 +43,7 @@ from etl.simulator import SimServer, SimState  # noqa: E402
 from etl.sync import SyncOptions, build_scopes, run_sync  # noqa: E402
 
 API_KEY = "bench-key"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "analysts.md"
 START, END = "<!-- analysts:start -->", "<!-- analysts:end -->"
 FENCE = re.compile(r"^```([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 # Tables a job's data lives in (bytes per job are counted over these); payloads only after 0008.
@@ -113,14 +113,33 @@ def _columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _copy_select(conn: psycopg.Connection[Any], table: str, id_columns: set[str], skip: set[str]) -> str:
+def _timestamp_columns(conn: psycopg.Connection[Any], table: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND table_schema = "
+        "current_schema() AND data_type = 'timestamp with time zone'",
+        (table,),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _copy_select(
+    conn: psycopg.Connection[Any], table: str, id_columns: set[str], skip: set[str], shift: str | None
+) -> str:
+    """INSERT ... SELECT of a copy: ids suffixed, every timestamp moved back by ``shift`` (an
+    interval expression) unless it is None."""
     cols = [c for c in _columns(conn, table) if c not in skip]
-    exprs = [f"{c} || '~' || k" if c in id_columns else c for c in cols]
+    moved = _timestamp_columns(conn, table) if shift else set()
+    exprs = [f"{c} || '~' || k" if c in id_columns else f"{c} - {shift}" if c in moved else c for c in cols]
     return f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM {table}"
 
 
-def scale_by_copies(admin_url: str, source_db: str, target_db: str, factor: int) -> None:
-    """target = source with ``factor - 1`` extra copies of every job (new ids, same child rows)."""
+def scale_by_copies(admin_url: str, source_db: str, target_db: str, factor: int, spread: bool) -> None:
+    """target = source with ``factor - 1`` extra copies of every job (new ids, same child rows).
+
+    ``spread``: copy k has every timestamp moved k spans of the source's created_at range into the
+    past, so the warehouse is the source's activity over ``factor`` times the history (how a
+    warehouse grows: a 7-day window holds what it held at the source size). Otherwise the copies
+    keep the source's timestamps: ``factor`` times the activity on the same days."""
     with psycopg.connect(_plain(admin_url), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{target_db}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{target_db}" TEMPLATE "{source_db}"')
@@ -137,12 +156,16 @@ def scale_by_copies(admin_url: str, source_db: str, target_db: str, factor: int)
             ("classify_job_history", {"job_id"}, {"id"}),
             ("etl_job_seen", {"job_id"}, set()),
         ]
+        span = conn.execute(
+            "SELECT max(created_at) - min(created_at) + interval '1 day' FROM classify_jobs"
+        ).fetchone()[0]  # type: ignore[index]
         for k in range(1, factor):
+            shift = f"interval '{(span * k).total_seconds()} seconds'" if spread else None
             with conn.transaction():
                 for table, ids, skip in plan:
                     if table not in existing:
                         continue
-                    sql = _copy_select(conn, table, ids, skip)
+                    sql = _copy_select(conn, table, ids, skip, shift)
                     # Copies only of the originals (ids without '~').
                     key = next(iter(ids))
                     conn.execute(
@@ -174,24 +197,6 @@ def readme_queries() -> list[Query]:
         title = re.sub(r"[`*]", "", " ".join(para.split())).split(" (")[0].split(", ")[0].rstrip(":")
         out.append(Query(f"README: {title[:60]}", sql.rstrip(";"), "README"))
     return out
-
-
-# The README's "result type changed" query restricted to jobs with a closed version (a job with one
-# version cannot have changed): docs/warehouse-performance.md proposes it for the README.
-LAG_CLOSED_ONLY = """
-SELECT job_id, previous_type, result_type AS new_type,
-       previous_confidence, confidence AS new_confidence, valid_from AS changed_at
-FROM (
-    SELECT job_id, result_type, confidence, valid_from,
-           LAG(result_type) OVER (PARTITION BY job_id ORDER BY valid_from, id) AS previous_type,
-           LAG(confidence) OVER (PARTITION BY job_id ORDER BY valid_from, id) AS previous_confidence,
-           ROW_NUMBER() OVER (PARTITION BY job_id ORDER BY valid_from, id) AS version
-    FROM classify_job_history
-    WHERE job_id IN (SELECT job_id FROM classify_job_history WHERE valid_to IS NOT NULL)
-) AS versions
-WHERE version > 1
-  AND COALESCE(previous_type, '(none)') <> COALESCE(result_type, '(none)')
-ORDER BY changed_at DESC, job_id"""
 
 
 def dashboard_queries(conn: psycopg.Connection[Any]) -> list[Query]:
@@ -249,15 +254,16 @@ def dashboard_queries(conn: psycopg.Connection[Any]) -> list[Query]:
             "dashboard",
         ),
         Query(
-            "confidence histogram, one project, 7 days",
-            f"SELECT width_bucket(confidence, 0, 1, 10) AS bucket, count(*) FROM classify_jobs_current "
-            f"WHERE project_id = '{project}' AND created_at >= {week} AND NOT is_deleted "
-            "AND confidence IS NOT NULL GROUP BY 1 ORDER BY 1",
+            "confidence tenths, one project, 7 days (classify_confidence_counts)",
+            f"SELECT confidence_tenth, sum(jobs) FROM classify_confidence_counts "
+            f"WHERE project_id = '{project}' AND day >= {d7} GROUP BY 1 ORDER BY 1",
             "dashboard",
         ),
         Query(
-            "proposed README: result type changed, closed versions only",
-            LAG_CLOSED_ONLY,
+            "confidence histogram, one project, 7 days (width_bucket over classify_jobs_current)",
+            f"SELECT width_bucket(confidence, 0, 1, 10) AS bucket, count(*) FROM classify_jobs_current "
+            f"WHERE project_id = '{project}' AND created_at >= {week} AND NOT is_deleted "
+            "AND confidence IS NOT NULL GROUP BY 1 ORDER BY 1",
             "dashboard",
         ),
         Query(
@@ -370,6 +376,12 @@ def main() -> None:
     parser.add_argument("--build-max", type=int, default=100_000, help="bigger sizes are SQL copies")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--reuse", action="store_true", help="measure kept databases again, no rebuild")
+    parser.add_argument(
+        "--same-days",
+        action="store_true",
+        help="copies keep the source's timestamps (more activity on the same days) instead of "
+        "extending the history into the past",
+    )
     args = parser.parse_args()
     if not args.pg_url:
         parser.error("--pg-url or CLASSIFY_ETL_TEST_PG_URL is required")
@@ -397,9 +409,11 @@ def main() -> None:
             factor = n // base
             print(f"building {n:,} jobs: {factor} copies of the {base:,} set", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
-            scale_by_copies(admin, built[base], name, factor)
+            scale_by_copies(admin, built[base], name, factor, spread=not args.same_days)
             times = {"copy s": time.perf_counter() - t0}
-            how = f"{factor}× SQL copies of {base // 1000}k"
+            how = f"{factor}× SQL copies of {base // 1000}k, " + (
+                "same days" if args.same_days else f"history {factor}× as long"
+            )
         url = make_url(admin).set(database=name).render_as_string(hide_password=False)
         print(f"measuring {n:,} ({how})", file=sys.stderr, flush=True)
         results, sizes, _ = measure(url, args.repeat)

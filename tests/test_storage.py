@@ -185,16 +185,91 @@ def _rule_match(engine: Engine, sql: str) -> dict[str, tuple[Any, ...]]:
     }
 
 
+def _tenth(confidence: float | None) -> int:
+    return -1 if confidence is None else sum(confidence >= k / 10 for k in range(1, 10))
+
+
+def _day(value: Any) -> str:
+    if value is None:
+        return "0001-01-01"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return str(value.astimezone(UTC).date().isoformat())
+
+
+def _daily_stats_from_rows(engine: Engine) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """classify_daily_stats as it should be, computed in Python from the base tables' rows."""
+    results = {r["job_id"]: r for r in rows(engine, "classify_results")}
+    sums: dict[tuple[Any, ...], list[Any]] = {}
+    for job in rows(engine, "classify_jobs"):
+        if job["deleted_at"] is not None:
+            continue
+        result = results.get(job["id"])
+        confidence = result["confidence"] if result else None
+        key = (
+            _day(job["created_at"]),
+            job["project_id"],
+            job["status"],
+            (result["type"] if result else None) or "",
+            _tenth(confidence),
+        )
+        acc = sums.setdefault(key, [0, 0.0, 0, Decimal(0)])
+        acc[0] += 1
+        acc[1] += confidence or 0.0
+        credits = job["v2_usage_credits"]
+        acc[2] += credits is not None
+        acc[3] += Decimal(str(credits)) if credits is not None else 0
+    return {k: (n, round(c, 9), u, round(cr, 6)) for k, (n, c, u, cr) in sums.items()}
+
+
+def _daily_stats(engine: Engine) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    out = {}
+    for r in rows(engine, "classify_daily_stats"):
+        key = (_day_text(r["day"]), r["project_id"], r["status"], r["result_type"], r["confidence_tenth"])
+        assert r["jobs"] >= 0 and r["jobs_with_usage"] >= 0, key
+        value = (
+            r["jobs"],
+            round(float(r["confidence_sum"]), 9),
+            r["jobs_with_usage"],
+            Decimal(r["credits_micro"]) / 1_000_000,
+        )
+        if r["jobs"] == 0:
+            assert value[1:] == (0.0, 0, 0), f"{key}: a group counted down to zero sums to zero"
+        else:
+            out[key] = value
+    return out
+
+
+def _day_text(value: Any) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _page_stats_from_rows(engine: Engine) -> dict[int, int]:
+    live = {j["id"] for j in rows(engine, "classify_jobs") if j["deleted_at"] is None}
+    counts: dict[int, int] = {}
+    for p in rows(engine, "classify_target_pages"):
+        if p["job_id"] in live:
+            counts[p["page_number"]] = counts.get(p["page_number"], 0) + 1
+    return counts
+
+
 def _assert_stats_current(engine: Engine) -> None:
+    """The three trigger-kept summaries equal what the base tables say."""
     got = _rule_match(
         engine,
         "SELECT rule_type, jobs_offered, jobs_matched, mean_confidence, jobs_with_result "
         "FROM classify_rule_match",
     )
     assert got == _rule_match(engine, LANDED_RULE_MATCH)
+    assert _daily_stats(engine) == _daily_stats_from_rows(engine)
+    pages = {r["page_number"]: r["jobs"] for r in rows(engine, "classify_page_stats")}
+    assert min(pages.values(), default=0) >= 0
+    assert {k: v for k, v in pages.items() if v} == _page_stats_from_rows(engine)
 
 
-def test_rule_stats_follow_every_kind_of_write(engine: Engine) -> None:
+def test_trigger_kept_stats_follow_every_kind_of_write(engine: Engine) -> None:
+    """classify_rule_stats, classify_daily_stats and classify_page_stats after syncs (changes,
+    deletions, a restore) and after writes the loader never does."""
     state = SimState.generate(n_jobs=120, seed=11, api_key=API_KEY)
     with SimServer(state) as sim:
         assert sync(engine, sim.url).outcome == "success"
@@ -233,6 +308,43 @@ def test_rule_stats_follow_every_kind_of_write(engine: Engine) -> None:
             update(schema.classify_jobs)
             .where(schema.classify_jobs.c.id.in_(jobs[6:9]))
             .values(deleted_at=NOW)
+        )
+        j, p = schema.classify_jobs.c, schema.classify_target_pages.c
+        # What daily stats key on: status, project, created_at (also to NULL), credits.
+        conn.execute(update(schema.classify_jobs).where(j.id == jobs[10]).values(status="cancelled"))
+        conn.execute(update(schema.classify_jobs).where(j.id == jobs[11]).values(project_id="elsewhere"))
+        conn.execute(update(schema.classify_jobs).where(j.id == jobs[12]).values(created_at=None))
+        conn.execute(update(schema.classify_jobs).where(j.id == jobs[13]).values(created_at=NOW))
+        conn.execute(
+            update(schema.classify_jobs).where(j.id.in_(jobs[14:16])).values(v2_usage_credits=Decimal("1.25"))
+        )
+        conn.execute(update(schema.classify_jobs).where(j.id == jobs[16]).values(v2_usage_credits=None))
+        conn.execute(
+            update(schema.classify_results).where(r.job_id == results[3]["job_id"]).values(confidence=0.9)
+        )
+        conn.execute(
+            update(schema.classify_results).where(r.job_id == results[4]["job_id"]).values(confidence=0.0999)
+        )
+        # Pages: one moved, one removed, one added (to a live job and to a deleted one).
+        pages = rows(engine, "classify_target_pages")
+        conn.execute(
+            update(schema.classify_target_pages)
+            .where(p.job_id == pages[0]["job_id"], p.page_number == pages[0]["page_number"])
+            .values(page_number=9999)
+        )
+        conn.execute(
+            delete(schema.classify_target_pages).where(
+                p.job_id == pages[1]["job_id"], p.page_number == pages[1]["page_number"]
+            )
+        )
+        conn.execute(schema.classify_target_pages.insert().values(job_id=jobs[20], page_number=4321))
+        conn.execute(schema.classify_target_pages.insert().values(job_id=jobs[6], page_number=4321))
+    _assert_stats_current(engine)
+    with engine.begin() as conn:  # brought back
+        conn.execute(
+            update(schema.classify_jobs)
+            .where(schema.classify_jobs.c.id.in_(jobs[6:8]))
+            .values(deleted_at=None)
         )
     _assert_stats_current(engine)
 

@@ -196,32 +196,51 @@ def test_classify_jobs_current(synced: Synced) -> None:
     assert any(r["credits"] is not None for r in want) and sum(r["is_deleted"] for r in want) == 3
 
 
-def test_classify_daily_counts(synced: Synced) -> None:
-    groups: dict[tuple[Any, ...], list[float | None]] = defaultdict(list)
+def _tenth(confidence: float) -> int:
+    """The tenth of [0, 1] a confidence is in (1.0 in the last one)."""
+    return min(int(Decimal(str(confidence)) * 10), 9)
+
+
+def test_classify_daily_counts_and_confidence_counts(synced: Synced) -> None:
+    groups: dict[tuple[Any, ...], list[tuple[float | None, Decimal | None]]] = defaultdict(list)
+    tenths: Counter[tuple[Any, ...]] = Counter()
     truth = _truth_by_job(synced.state, [])  # deleted jobs are excluded
-    for t in truth.values():
+    for job_id, t in truth.items():
         (job,) = t["classify_jobs"]
         result = t["classify_results"][0] if t["classify_results"] else None
         day = job["created_at"].astimezone(UTC).date().isoformat()
         key = (day, job["project_id"], job["status"], result["type"] if result else None)
-        groups[key].append(result["confidence"] if result else None)
+        groups[key].append((result["confidence"] if result else None, _credits(synced.state, job_id)))
+        if result:
+            tenths[(*key, _tenth(result["confidence"]))] += 1
     want = []
-    for (day, project_id, status, result_type), confidences in groups.items():
-        known = [c for c in confidences if c is not None]
+    for (day, project_id, status, result_type), jobs in groups.items():
+        known = [c for c, _ in jobs if c is not None]
+        credits = [c for _, c in jobs if c is not None]
         want.append(
             {
                 "day": day,
                 "project_id": project_id,
                 "status": status,
                 "result_type": result_type,
-                "jobs": len(confidences),
+                "jobs": len(jobs),
                 "mean_confidence": pytest.approx(sum(known) / len(known)) if known else None,
+                "jobs_with_result": len(known),
+                "jobs_with_usage": len(credits),
+                "credits": sum(credits, Decimal(0)) if credits else None,
             }
         )
     got = view(synced.engine, "classify_daily_counts")
     _assert_same_rows(got, want, ("day", "project_id", "status", "result_type"))
     assert sum(r["jobs"] for r in got) == N_JOBS + 8 - 3
     assert len({r["day"] for r in got}) >= 2, "the added jobs were created on a later day"
+    assert any(r["credits"] for r in got) and any(r["jobs_with_result"] < r["jobs"] for r in got)
+
+    keys = ("day", "project_id", "status", "result_type", "confidence_tenth")
+    want_tenths = [{**dict(zip(keys, k, strict=True)), "jobs": n} for k, n in tenths.items()]
+    got_tenths = view(synced.engine, "classify_confidence_counts")
+    _assert_same_rows(got_tenths, want_tenths, keys)
+    assert len({r["confidence_tenth"] for r in got_tenths}) >= 3
 
 
 def test_classify_rule_match(synced: Synced) -> None:
@@ -380,19 +399,20 @@ def test_classify_hydration_health(engine: Engine) -> None:
 # -- the revision itself -------------------------------------------------------------------------
 
 
-def _comparable(rows_: list[dict[str, Any]]) -> list[str]:
-    """A view's rows as sorted text, floats to 9 places (a sum divided by a count and an AVG may
-    differ in the last bit)."""
+def _comparable(rows_: list[dict[str, Any]], columns: list[str] | None = None) -> list[str]:
+    """A view's rows (those columns) as sorted text, floats to 9 places (a sum divided by a count
+    and an AVG may differ in the last bit)."""
 
     def value(v: Any) -> Any:
         return round(v, 9) if isinstance(v, float) else v
 
-    return sorted(repr(tuple(value(r[c]) for c in sorted(r))) for r in rows_)
+    return sorted(repr(tuple(value(r[c]) for c in sorted(columns or r))) for r in rows_)
 
 
-def test_revision_0011_views_give_the_rows_of_0005s(synced: Synced) -> None:
-    """Revision 0011 redefined the views for speed: downgraded to 0010, the same data goes through
-    revision 0005's definitions, which must give the same rows; upgraded again, the same too."""
+def test_revisions_0011_and_0015_views_give_the_rows_of_0005s(synced: Synced) -> None:
+    """Revisions 0011 and 0015 redefined the views for speed: downgraded to 0010, the same data
+    goes through revision 0005's definitions, which must give the same rows (in the columns 0005
+    has: 0015 added some to classify_daily_counts); upgraded again, the same too."""
     engine = synced.engine
     head = {name: view(engine, name) for name in VIEWS}
     assert all(head.values())
@@ -402,8 +422,9 @@ def test_revision_0011_views_give_the_rows_of_0005s(synced: Synced) -> None:
     db.upgrade(engine)
     again = {name: view(engine, name) for name in VIEWS}
     for name in VIEWS:
-        assert list(head[name][0]) == list(landed[name][0]), f"{name}: columns and their order"
-        assert _comparable(head[name]) == _comparable(landed[name]), name
+        columns = list(landed[name][0])
+        assert list(head[name][0])[: len(columns)] == columns, f"{name}: columns and their order"
+        assert _comparable(head[name], columns) == _comparable(landed[name]), name
         assert _comparable(again[name]) == _comparable(head[name]), name
 
 
