@@ -58,6 +58,8 @@ JOB_TABLES = (
     "etl_job_seen",
     "etl_walk_sightings",
     "classify_rule_stats",
+    "classify_daily_stats",
+    "classify_page_stats",
 )
 
 
@@ -65,7 +67,7 @@ JOB_TABLES = (
 class Query:
     name: str
     sql: str
-    kind: str  # "README" or "dashboard"
+    kind: str  # "README", "dashboard" or "export"
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -265,6 +267,13 @@ def dashboard_queries(conn: psycopg.Connection[Any]) -> list[Query]:
             f"WHERE project_id = '{project}' AND created_at >= {week} AND NOT is_deleted "
             "AND confidence IS NOT NULL GROUP BY 1 ORDER BY 1",
             "dashboard",
+        ),
+        Query(
+            "export: every live job scoped to some pages (the README query without LIMIT)",
+            "SELECT id, project_id, target_pages, target_page_count, max_pages, status, result_type "
+            "FROM classify_jobs_current WHERE NOT is_deleted AND target_page_count > 0 "
+            "ORDER BY target_page_count DESC, id",
+            "export",
         ),
         Query(
             "one job's history",

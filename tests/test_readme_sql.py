@@ -22,7 +22,13 @@ README = Path(__file__).resolve().parent.parent / "docs" / "analysts.md"
 START, END = "<!-- analysts:start -->", "<!-- analysts:end -->"
 FENCE = re.compile(r"^```([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 DIALECT = re.compile(r"\A--\s*dialect:\s*(\S+)\s*$", re.M)
-VIEWS = ("classify_jobs_current", "classify_daily_counts", "classify_rule_match", "classify_hydration_health")
+VIEWS = (
+    "classify_jobs_current",
+    "classify_daily_counts",
+    "classify_confidence_counts",
+    "classify_rule_match",
+    "classify_hydration_health",
+)
 
 
 @dataclass(frozen=True)
