@@ -51,6 +51,8 @@ JOB_TABLES = (
     "classify_jobs",
     "classify_job_payloads",
     "classify_rules",
+    "classify_rule_sets",
+    "classify_rule_set_rules",
     "classify_parsing_configs",
     "classify_target_pages",
     "classify_results",

@@ -121,7 +121,7 @@ def error_exit(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_CONFIG, str(exc)
     if isinstance(exc, EtlError):
         return EXIT_FAILED, str(exc)
-    if isinstance(exc, KeyboardInterrupt):
+    if _interrupt_behind(exc):
         return EXIT_FAILED, "interrupted; the last page was rolled back and the checkpoint kept"
     # SQLAlchemy is imported only by the commands that use it: if it is not loaded, this is not
     # one of its errors.
@@ -129,6 +129,19 @@ def error_exit(exc: BaseException) -> tuple[int, str] | None:
     if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
         return EXIT_FAILED, f"database error: {_db_reason(exc)}"
     return None
+
+
+def _interrupt_behind(exc: BaseException | None) -> bool:
+    """A KeyboardInterrupt, or an error it caused: the interpreter wraps what interrupts some of
+    its own machinery (a class's ``__set_name__`` during an import is a RuntimeError caused by the
+    interrupt), and a cleanup that fails after an interrupt has it as its context."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def handle_errors(func: F) -> F:

@@ -6,6 +6,7 @@ land together or not at all.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Collection, Iterable, Sequence
@@ -39,7 +40,8 @@ from etl.schema import (
     classify_jobs,
     classify_parsing_configs,
     classify_results,
-    classify_rules,
+    classify_rule_set_rules,
+    classify_rule_sets,
     classify_target_pages,
     etl_checkpoints,
     etl_job_seen,
@@ -50,7 +52,8 @@ from etl.schema import (
     etl_walk_windows,
 )
 
-CHILD_TABLES = (classify_rules, classify_parsing_configs, classify_target_pages, classify_results)
+# A job's own child rows (its rules are a shared rule set: classify_rule_sets, revision 0016).
+CHILD_TABLES = (classify_parsing_configs, classify_target_pages, classify_results)
 # Columns an upsert must not overwrite: when we first saw the job is set once.
 _INSERT_ONLY = frozenset({"id", "first_seen_at"})
 
@@ -199,17 +202,72 @@ def _pg_insert_json(
     conn.execute(text(sql), {"rows": payload})
 
 
+def rule_set_digest(rules: Iterable[dict[str, Any]]) -> str:
+    """A rule set's key: SHA-256 of ``[[type, description], ...]`` in position order, as compact
+    ASCII JSON (revision 0016 computes it the same way for the rules it moves)."""
+    listed = [[r["type"], r["description"]] for r in sorted(rules, key=lambda r: r["position"])]
+    text_ = json.dumps(listed, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(text_.encode("ascii")).hexdigest()
+
+
+def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]:
+    """job id → the id of its rule set (jobs without rules have none), writing the sets this
+    database does not hold yet. A set another writer inserts at the same time is taken, not
+    written twice (the digest is unique)."""
+    of_job = {j.job_id: rule_set_digest(j.rules) for j in jobs if j.rules}
+    if not of_job:
+        return {}
+    rules = {d: j.rules for j in jobs if j.rules and (d := of_job[j.job_id])}
+    s = classify_rule_sets.c
+    ids: dict[str, int] = dict(
+        conn.execute(select(s.digest, s.id).where(_among(conn, s.digest, list(rules)))).all()
+    )
+    missing = [d for d in rules if d not in ids]
+    if missing:
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        created: dict[str, int] = dict(
+            conn.execute(
+                dialect_insert(classify_rule_sets)
+                .values([{"digest": d} for d in missing])
+                .on_conflict_do_nothing(index_elements=["digest"])
+                .returning(s.digest, s.id)
+            ).all()
+        )
+        _insert(
+            conn,
+            classify_rule_set_rules,
+            [
+                {
+                    "rule_set_id": set_id,
+                    "position": r["position"],
+                    "type": r["type"],
+                    "description": r["description"],
+                }
+                for d, set_id in created.items()
+                for r in rules[d]
+            ],
+        )
+        ids.update(created)
+        if len(ids) < len(rules):  # written by another transaction since the first read
+            rest = [d for d in rules if d not in ids]
+            ids.update(conn.execute(select(s.digest, s.id).where(_among(conn, s.digest, rest))).all())
+    return {job: ids[d] for job, d in of_job.items()}
+
+
 def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[str] | None = None) -> None:
-    """Write jobs and replace their child rows (rules, config, pages, result) in bulk.
+    """Write jobs, point them at their rule sets, and replace their child rows (config, pages,
+    result) in bulk.
 
     The raw payloads of a job's row (``v1_raw``, ``v2_raw``) go, compressed, to
-    classify_job_payloads; the job row gets its rule and page counts (revision 0009).
-    ``stored``: the ids of these jobs already in the database, read in this transaction (None: any
-    may be). Only their child rows can exist, so only theirs are deleted: on a cold load that is
-    four DELETE statements (and the rule-stats triggers they fire) a page saved."""
+    classify_job_payloads; the job row gets its rule and page counts (revision 0009) and its
+    rule_set_id (0016: the set is written first if new). ``stored``: the ids of these jobs already
+    in the database, read in this transaction (None: any may be). Only their child rows can exist,
+    so only theirs are deleted: on a cold load that is three DELETE statements (and the triggers
+    they fire) a page saved."""
     if not jobs:
         return
-    _upsert(conn, classify_jobs, [_job_row(j) for j in jobs], ["id"])
+    rule_sets = store_rule_sets(conn, jobs)
+    _upsert(conn, classify_jobs, [_job_row(j, rule_sets.get(j.job_id)) for j in jobs], ["id"])
     _upsert(
         conn,
         classify_job_payloads,
@@ -226,7 +284,6 @@ def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[st
     ids = [j.job_id for j in jobs if stored is None or j.job_id in stored]
     for table in CHILD_TABLES if ids else ():
         conn.execute(delete(table).where(_among(conn, table.c.job_id, ids)))
-    _insert(conn, classify_rules, [r for j in jobs for r in j.rules])
     _insert(conn, classify_parsing_configs, [j.config for j in jobs if j.config is not None])
     _insert(conn, classify_target_pages, [p for j in jobs for p in j.pages])
     _insert(conn, classify_results, [j.result for j in jobs if j.result is not None])
@@ -461,6 +518,8 @@ def stored_v1_raw(conn: Connection, job_ids: Sequence[str]) -> dict[str, Any]:
 GROWING_TABLES = (
     classify_jobs,
     *CHILD_TABLES,
+    classify_rule_sets,
+    classify_rule_set_rules,
     classify_job_history,
     classify_job_payloads,
     etl_job_seen,
@@ -606,10 +665,15 @@ def stored_payloads(conn: Connection, job_ids: Sequence[str]) -> dict[str, tuple
     return {r.job_id: decode_payloads(r.codec, r.payloads) for r in rows}
 
 
-def _job_row(job: JobRows) -> dict[str, Any]:
+def _job_row(job: JobRows, rule_set_id: int | None) -> dict[str, Any]:
     row = {k: v for k, v in job.job.items() if k not in ("v1_raw", "v2_raw")}
     types = [r["type"] for r in sorted(job.rules, key=lambda r: r["position"])]
-    row.update(rule_count=len(types), rule_types=",".join(types) or None, target_page_count=len(job.pages))
+    row.update(
+        rule_count=len(types),
+        rule_types=",".join(types) or None,
+        target_page_count=len(job.pages),
+        rule_set_id=rule_set_id,
+    )
     return row
 
 

@@ -56,7 +56,9 @@ def sync(
 
 def rows(engine: Engine, table_name: str, columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """All rows of a table (selected columns), in a stable order, as plain dicts."""
-    table = schema.metadata.tables[table_name]
+    table = schema.metadata.tables.get(table_name)
+    if table is None:
+        table = schema.views.tables[table_name]
     cols = [table.c[c] for c in columns] if columns is not None else list(table.c)
     pk = list(table.primary_key.columns)
     with engine.connect() as conn:
@@ -131,7 +133,9 @@ def pg_row_versions(engine: Engine) -> dict[str, list[str]]:
 
     out = {}
     with engine.connect() as conn:
-        for table in DATA_TABLES:
+        # Tables only (classify_rules is a view over the rule sets).
+        tables = [t for t in DATA_TABLES if t.name in schema.metadata.tables]
+        for table in [*tables, schema.classify_rule_sets, schema.classify_rule_set_rules]:
             out[table.name] = sorted(
                 str(x) for x in conn.execute(text(f"SELECT xmin::text FROM {table.name}")).scalars()
             )

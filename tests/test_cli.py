@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from etl import db, schema
-from etl.cli import main
+from etl.cli import error_exit, main
 from etl.simulator import EndpointFaults, Faults, SimServer
 from tests.conftest import SIM_JOBS, clean_env
 from tests.support import API_KEY, assert_tables_equal_truth, checksum, rows
@@ -319,3 +319,20 @@ def test_scopes_list_reset_forget(db_url: str, sim: SimServer) -> None:
     engine.dispose()
     missing = invoke("scopes", "reset", "nope", "--database-url", db_url)
     assert missing.exit_code == 2 and "no scope 'nope'" in missing.stderr
+
+
+def test_an_error_an_interrupt_caused_is_an_interrupt() -> None:
+    """Python 3.11 wraps an exception raised in a class's ``__set_name__`` (a signal landing while
+    a dataclass is created during a lazy import) in a RuntimeError: still the one-line interrupt."""
+
+    def wrapped() -> BaseException:
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as ki:
+                raise RuntimeError("Error calling __set_name__") from ki
+        except RuntimeError as exc:
+            return exc
+
+    assert error_exit(wrapped()) == (1, "interrupted; the last page was rolled back and the checkpoint kept")
+    assert error_exit(RuntimeError("a bug")) is None

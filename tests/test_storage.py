@@ -283,7 +283,8 @@ def test_trigger_kept_stats_follow_every_kind_of_write(engine: Engine) -> None:
         _assert_stats_current(engine)
     jobs = [r["id"] for r in rows(engine, "classify_jobs", ["id"])]
     results = rows(engine, "classify_results")
-    r, c = schema.classify_results.c, schema.classify_rules.c
+    r, jc = schema.classify_results.c, schema.classify_jobs.c
+    sets = {row["id"]: row["rule_set_id"] for row in rows(engine, "classify_jobs", ["id", "rule_set_id"])}
     with engine.begin() as conn:
         # Writes the loader never does: updates in place, a duplicate rule type, a hard delete.
         conn.execute(
@@ -292,16 +293,23 @@ def test_trigger_kept_stats_follow_every_kind_of_write(engine: Engine) -> None:
         conn.execute(
             update(schema.classify_results).where(r.job_id == results[1]["job_id"]).values(confidence=0.5)
         )
+        # Rule sets: a new one listing a type twice; jobs moved to it, to another job's, to none,
+        # and one moved while it is tombstoned in the same statement.
+        rule_sets = schema.classify_rule_sets
+        zz = conn.execute(rule_sets.insert().values(digest="test:zz").returning(rule_sets.c.id)).scalar_one()
         conn.execute(
-            update(schema.classify_rules).where(c.job_id == jobs[2], c.position == 0).values(type="zz")
+            schema.classify_rule_set_rules.insert(),
+            [
+                {"rule_set_id": zz, "position": i, "type": t, "description": f"rule {i}"}
+                for i, t in enumerate(["zz", "zz", rows(engine, "classify_rule_set_rules")[0]["type"]])
+            ],
         )
+        conn.execute(update(schema.classify_jobs).where(jc.id.in_(jobs[2:4])).values(rule_set_id=zz))
+        conn.execute(update(schema.classify_jobs).where(jc.id == jobs[4]).values(rule_set_id=sets[jobs[9]]))
+        conn.execute(update(schema.classify_jobs).where(jc.id == jobs[17]).values(rule_set_id=None))
         conn.execute(
-            schema.classify_rules.insert().values(job_id=jobs[3], position=99, type="zz", description="again")
+            update(schema.classify_jobs).where(jc.id == jobs[18]).values(rule_set_id=zz, deleted_at=NOW)
         )
-        conn.execute(
-            schema.classify_rules.insert().values(job_id=jobs[3], position=98, type="zz", description="twice")
-        )
-        conn.execute(delete(schema.classify_rules).where(c.job_id == jobs[4], c.position == 0))
         conn.execute(delete(schema.classify_results).where(r.job_id == results[2]["job_id"]))
         conn.execute(delete(schema.classify_jobs).where(schema.classify_jobs.c.id == jobs[5]))
         conn.execute(
@@ -397,3 +405,47 @@ def test_count_unseen_is_what_mark_deleted_would_do(engine: Engine) -> None:
         assert load.mark_deleted(conn, "s", t1, t1, only_v2_known=True) == 3
         assert load.count_live(conn, "s") == 3  # j0, j1, and j5 (only v1 knew it)
     assert rows(engine, "etl_walk_sightings") == []
+
+
+def test_revision_0016_moves_rules_to_rule_sets_and_back(engine: Engine) -> None:
+    """Rules stored once per distinct list; down to 0015 the table comes back with the same rows
+    (and rule statistics follow its writes again); up again, the same sets by the same digest as
+    the loader's."""
+    state = SimState.generate(n_jobs=150, seed=17, api_key=API_KEY)
+    with SimServer(state) as sim:
+        assert sync(engine, sim.url).outcome == "success"
+    before, stats = rows(engine, "classify_rules"), rows(engine, "classify_rule_stats")
+    n_sets = len(rows(engine, "classify_rule_sets"))
+    assert before and n_sets < len({r["job_id"] for r in before}), "jobs share rule sets"
+
+    db.downgrade(engine, "0015")
+    with engine.connect() as conn:
+        table = conn.execute(
+            text("SELECT job_id, position, type, description FROM classify_rules ORDER BY job_id, position")
+        )
+        assert [dict(r._mapping) for r in table] == before
+    with engine.begin() as conn:  # 0010's triggers on the table are back
+        conn.execute(
+            text(
+                "INSERT INTO classify_rules (job_id, position, type, description) VALUES (:j, 99, 'zz', 'x')"
+            ),
+            {"j": before[0]["job_id"]},
+        )
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT jobs_offered FROM classify_rule_match WHERE rule_type = 'zz'")).scalar()
+            == 1
+        )
+        conn.execute(text("DELETE FROM classify_rules WHERE position = 99"))
+        conn.commit()
+
+    db.upgrade(engine)
+    assert rows(engine, "classify_rules") == before
+    assert [r for r in rows(engine, "classify_rule_stats") if r["rule_type"] != "zz"] == stats
+    sets = rows(engine, "classify_rule_sets")
+    assert len(sets) == n_sets
+    rules_of: dict[int, list[dict[str, Any]]] = {}
+    for r in rows(engine, "classify_rule_set_rules"):
+        rules_of.setdefault(r["rule_set_id"], []).append(r)
+    assert all(s["digest"] == load.rule_set_digest(rules_of[s["id"]]) for s in sets)
+    _assert_stats_current(engine)
