@@ -27,7 +27,6 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Numeric,
-    SmallInteger,
     String,
     Table,
     Text,
@@ -425,21 +424,22 @@ etl_sync_runs.append_column(Column("details", JsonType))
 classify_daily_stats = Table(
     "classify_daily_stats",
     metadata,
-    # Live jobs per (UTC day of created_at, project, status, result type, confidence tenth), kept
-    # current by triggers on classify_jobs and classify_results (in the writing transaction): what
-    # classify_daily_counts and classify_confidence_counts report. Keys hold no NULL: day
-    # 0001-01-01 is "no created_at", result_type '' is "no result type", confidence_tenth -1 is
-    # "no result"; a group counted down to zero keeps its row with jobs = 0.
+    # Live jobs per (UTC day of created_at, project, status, result type), kept current by triggers
+    # on classify_jobs and classify_results (in the writing transaction): what
+    # classify_daily_counts and classify_confidence_counts report. ``tenth_k``: those of them whose
+    # result's confidence is in [k/10, (k+1)/10) (1.0 in tenth_9). Keys hold no NULL: day
+    # 0001-01-01 is "no created_at", result_type '' is "no result type"; a group counted down to
+    # zero keeps its row with jobs = 0.
     Column("day", Date, primary_key=True),
     Column("project_id", String, primary_key=True),
     Column("status", String(16), primary_key=True),
     Column("result_type", String, primary_key=True),
-    Column("confidence_tenth", SmallInteger, primary_key=True, autoincrement=False),
     Column("jobs", Integer, nullable=False, server_default="0"),
     Column("confidence_sum", Numeric(asdecimal=False), nullable=False, server_default="0"),
     Column("jobs_with_usage", Integer, nullable=False, server_default="0"),
     # Credits in millionths (credits have six decimals): exact sums on SQLite too.
     Column("credits_micro", BigInteger, nullable=False, server_default="0"),
+    *(Column(f"tenth_{k}", Integer, nullable=False, server_default="0") for k in range(10)),
 )
 
 classify_page_stats = Table(
@@ -451,7 +451,7 @@ classify_page_stats = Table(
     Column("jobs", Integer, nullable=False, server_default="0"),
 )
 # "Jobs scoped to some pages", in the report's order: ix_classify_jobs_live_scoped on
-# (target_page_count DESC, id) WHERE deleted_at IS NULL AND target_page_count > 0, defined by the
+# (target_page_count DESC) WHERE deleted_at IS NULL AND target_page_count > 0, defined by the
 # revision only (migrations/env.py: autogenerate compares a DESC column poorly).
 
 # -- revision 0016: rule sets, stored once -------------------------------------------------------

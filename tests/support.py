@@ -135,7 +135,8 @@ def pg_row_versions(engine: Engine) -> dict[str, list[str]]:
     with engine.connect() as conn:
         # Tables only (classify_rules is a view over the rule sets).
         tables = [t for t in DATA_TABLES if t.name in schema.metadata.tables]
-        for table in [*tables, schema.classify_rule_sets, schema.classify_rule_set_rules]:
+        summaries = [schema.classify_rule_stats, schema.classify_daily_stats, schema.classify_page_stats]
+        for table in [*tables, schema.classify_rule_sets, schema.classify_rule_set_rules, *summaries]:
             out[table.name] = sorted(
                 str(x) for x in conn.execute(text(f"SELECT xmin::text FROM {table.name}")).scalars()
             )

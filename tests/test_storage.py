@@ -211,30 +211,33 @@ def _daily_stats_from_rows(engine: Engine) -> dict[tuple[Any, ...], tuple[Any, .
             job["project_id"],
             job["status"],
             (result["type"] if result else None) or "",
-            _tenth(confidence),
         )
-        acc = sums.setdefault(key, [0, 0.0, 0, Decimal(0)])
+        acc = sums.setdefault(key, [0, 0.0, 0, Decimal(0), [0] * 10])
         acc[0] += 1
         acc[1] += confidence or 0.0
         credits = job["v2_usage_credits"]
         acc[2] += credits is not None
         acc[3] += Decimal(str(credits)) if credits is not None else 0
-    return {k: (n, round(c, 9), u, round(cr, 6)) for k, (n, c, u, cr) in sums.items()}
+        if confidence is not None:
+            acc[4][_tenth(confidence)] += 1
+    return {k: (n, round(c, 9), u, round(cr, 6), tuple(t)) for k, (n, c, u, cr, t) in sums.items()}
 
 
 def _daily_stats(engine: Engine) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     out = {}
     for r in rows(engine, "classify_daily_stats"):
-        key = (_day_text(r["day"]), r["project_id"], r["status"], r["result_type"], r["confidence_tenth"])
-        assert r["jobs"] >= 0 and r["jobs_with_usage"] >= 0, key
+        key = (_day_text(r["day"]), r["project_id"], r["status"], r["result_type"])
+        tenths = tuple(r[f"tenth_{k}"] for k in range(10))
+        assert r["jobs"] >= 0 and r["jobs_with_usage"] >= 0 and min(tenths) >= 0, key
         value = (
             r["jobs"],
             round(float(r["confidence_sum"]), 9),
             r["jobs_with_usage"],
             Decimal(r["credits_micro"]) / 1_000_000,
+            tenths,
         )
         if r["jobs"] == 0:
-            assert value[1:] == (0.0, 0, 0), f"{key}: a group counted down to zero sums to zero"
+            assert value[1:] == (0.0, 0, 0, (0,) * 10), f"{key}: a group counted down to zero sums to zero"
         else:
             out[key] = value
     return out

@@ -6,8 +6,9 @@ credits per project, pages scoped most often) read every live job, so at a milli
 current in the transaction that writes the rows, by triggers:
 
 * ``classify_daily_stats``: live jobs counted per (UTC day of ``created_at``, project, status, result
-  type, confidence tenth), with their confidence and credits sums. ``classify_daily_counts`` is
-  redefined over it (same rows and columns as before, plus ``jobs_with_result``,
+  type), with their confidence and credits sums and a count per confidence tenth (``tenth_0`` ...
+  ``tenth_9``: a column each, not a row each, which keeps the table a third as long).
+  ``classify_daily_counts`` is redefined over it (same rows and columns as before, plus ``jobs_with_result``,
   ``jobs_with_usage`` and ``credits``), and the new view ``classify_confidence_counts`` keeps the
   tenth. A job's contribution depends on its classify_jobs row and its classify_results row:
   triggers on both tables take it out as it was and put it back as it is, each against the current
@@ -22,10 +23,11 @@ without a result type under ``''``; the views turn both back into NULL. A group 
 zero keeps its row with ``jobs = 0`` (the views leave it out): the keys are bounded by the days,
 projects, statuses and types there have ever been.
 
-Also: a partial index for "jobs scoped to some pages" (live jobs with pages, in the report's
-order), and, on PostgreSQL, the hydration-health view's "unconfirmed" bound computed by a STABLE
-function: the planner estimates a comparison with a function call from its value (a comparison with
-a subquery it cannot, and guessed a third of the table, so it scanned all of it).
+Also: a partial index for "jobs scoped to some pages" (live jobs with pages, by page count: one
+small integer, which deduplicates to ~2 bytes a job; ties are sorted by id on the fly), and, on
+PostgreSQL, the hydration-health view's "unconfirmed" bound computed by a STABLE function: the
+planner estimates a comparison with a function call from its value (a comparison with a subquery
+it cannot, and guessed a third of the table, so it scanned all of it).
 
 Revision ID: 0015
 Revises: 0014
@@ -48,8 +50,9 @@ depends_on: str | Sequence[str] | None = None
 DAILY = "classify_daily_stats"
 PAGES = "classify_page_stats"
 NO_DAY = "0001-01-01"
-KEY = ("day", "project_id", "status", "result_type", "confidence_tenth")
-SUMS = ("jobs", "confidence_sum", "jobs_with_usage", "credits_micro")
+KEY = ("day", "project_id", "status", "result_type")
+TENTHS = tuple(f"tenth_{k}" for k in range(10))
+SUMS = ("jobs", "confidence_sum", "jobs_with_usage", "credits_micro", *TENTHS)
 SCOPED_INDEX = "ix_classify_jobs_live_scoped"
 SCOPED_WHERE = "deleted_at IS NULL AND target_page_count > 0"
 BOUND_FUNCTION = "classify_etl_unconfirmed_bound"
@@ -87,15 +90,19 @@ def _add_daily(contributions: str, dialect: str) -> str:
     old = "s." if dialect == "postgresql" else ""
     new = "EXCLUDED." if dialect == "postgresql" else "excluded."
     conf = "CAST(c.conf AS NUMERIC)" if dialect == "postgresql" else "c.conf"
+    tenths = ", ".join(f"SUM(CASE WHEN c.tenth = {k} THEN c.d ELSE 0 END)" for k in range(10))
     return f"""
     INSERT INTO {target} ({", ".join(KEY + SUMS)})
-    SELECT {_day("c.created_at", dialect)}, c.project_id, c.status, COALESCE(c.rtype, ''),
-           {_tenth("c.conf")}, SUM(c.d), COALESCE(SUM(c.d * {conf}), 0),
+    SELECT c.day, c.project_id, c.status, c.result_type, SUM(c.d), COALESCE(SUM(c.d * {conf}), 0),
            SUM(CASE WHEN c.credits IS NOT NULL THEN c.d ELSE 0 END),
-           COALESCE(SUM(c.d * CAST(ROUND(c.credits * 1000000) AS BIGINT)), 0)
-    FROM ({contributions}) AS c
-    WHERE c.d <> 0
-    GROUP BY 1, 2, 3, 4, 5
+           COALESCE(SUM(c.d * CAST(ROUND(c.credits * 1000000) AS BIGINT)), 0), {tenths}
+    FROM (
+        SELECT {_day("x.created_at", dialect)} AS day, x.project_id, x.status,
+               COALESCE(x.rtype, '') AS result_type, {_tenth("x.conf")} AS tenth, x.conf, x.credits, x.d
+        FROM ({contributions}) AS x
+        WHERE x.d <> 0
+    ) AS c
+    GROUP BY c.day, c.project_id, c.status, c.result_type
     ON CONFLICT ({", ".join(KEY)}) DO UPDATE SET
         {", ".join(f"{col} = {old}{col} + {new}{col}" for col in SUMS)};"""
 
@@ -363,27 +370,30 @@ def _group(dialect: str) -> str:
 
 
 def _daily_counts(dialect: str) -> str:
-    with_result = "SUM(CASE WHEN confidence_tenth >= 0 THEN jobs ELSE 0 END)"
+    with_result = " + ".join(TENTHS)
     return f"""
 SELECT
     {_group(dialect)},
-    SUM(jobs) AS jobs,
-    CAST(SUM(confidence_sum) AS DOUBLE PRECISION) / NULLIF({with_result}, 0) AS mean_confidence,
+    jobs,
+    CAST(confidence_sum AS DOUBLE PRECISION) / NULLIF({with_result}, 0) AS mean_confidence,
     {with_result} AS jobs_with_result,
-    SUM(jobs_with_usage) AS jobs_with_usage,
-    CASE WHEN SUM(jobs_with_usage) > 0 THEN CAST(SUM(credits_micro) / 1000000.0 AS NUMERIC(24, 6)) END
-        AS credits
+    jobs_with_usage,
+    CASE WHEN jobs_with_usage > 0 THEN CAST(credits_micro / 1000000.0 AS NUMERIC(24, 6)) END AS credits
 FROM {DAILY}
-GROUP BY day, project_id, status, result_type
-HAVING SUM(jobs) > 0
+WHERE jobs > 0
 """
 
 
 def _confidence_counts(dialect: str) -> str:
+    tenths = " UNION ALL ".join(f"SELECT {k} AS tenth" for k in range(10))
+    pick = " ".join(f"WHEN {k} THEN s.tenth_{k}" for k in range(10))
     return f"""
-SELECT {_group(dialect)}, confidence_tenth, jobs
-FROM {DAILY}
-WHERE confidence_tenth >= 0 AND jobs > 0
+SELECT t.day, t.project_id, t.status, t.result_type, t.confidence_tenth, t.jobs
+FROM (
+    SELECT {_group(dialect)}, k.tenth AS confidence_tenth, CASE k.tenth {pick} END AS jobs
+    FROM {DAILY} AS s CROSS JOIN ({tenths}) AS k
+) AS t
+WHERE t.jobs > 0
 """
 
 
@@ -417,11 +427,11 @@ def upgrade() -> None:
         sa.Column("project_id", sa.String(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("result_type", sa.String(), nullable=False),
-        sa.Column("confidence_tenth", sa.SmallInteger(), nullable=False),
         sa.Column("jobs", sa.Integer(), server_default="0", nullable=False),
         sa.Column("confidence_sum", sa.Numeric(), server_default="0", nullable=False),
         sa.Column("jobs_with_usage", sa.Integer(), server_default="0", nullable=False),
         sa.Column("credits_micro", sa.BigInteger(), server_default="0", nullable=False),
+        *(sa.Column(name, sa.Integer(), server_default="0", nullable=False) for name in TENTHS),
         sa.PrimaryKeyConstraint(*KEY, name=op.f("pk_classify_daily_stats")),
     )
     op.create_table(
@@ -435,7 +445,7 @@ def upgrade() -> None:
     op.create_index(
         SCOPED_INDEX,
         "classify_jobs",
-        [sa.text("target_page_count DESC"), "id"],
+        [sa.text("target_page_count DESC")],
         postgresql_where=sa.text(SCOPED_WHERE),
         sqlite_where=sa.text(SCOPED_WHERE),
     )
