@@ -442,6 +442,9 @@ classify_daily_stats = Table(
     *(Column(f"tenth_{k}", Integer, nullable=False, server_default="0") for k in range(10)),
 )
 
+# The views filter on (project_id, NULLIF(day, '0001-01-01')): the expression index
+# ix_classify_daily_stats_project_id_day, defined by revision 0015 only (migrations/env.py).
+
 classify_page_stats = Table(
     "classify_page_stats",
     metadata,

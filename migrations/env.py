@@ -21,7 +21,13 @@ target_metadata = metadata
 
 # Indexes on expressions, defined by their revisions only: autogenerate can neither reflect nor
 # compare them (SQLite) or compares them poorly (PostgreSQL), so `alembic check` leaves them alone.
-EXPRESSION_INDEXES = frozenset({"ix_classify_jobs_live_project_id_utc_day", "ix_classify_jobs_live_scoped"})
+EXPRESSION_INDEXES = frozenset(
+    {
+        "ix_classify_jobs_live_project_id_utc_day",
+        "ix_classify_jobs_live_scoped",
+        "ix_classify_daily_stats_project_id_day",
+    }
+)
 for _name in EXPRESSION_INDEXES:
     warnings.filterwarnings(
         "ignore", message=f"Skipped unsupported reflection of expression-based index {_name}"

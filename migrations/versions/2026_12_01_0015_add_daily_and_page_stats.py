@@ -54,6 +54,8 @@ KEY = ("day", "project_id", "status", "result_type")
 TENTHS = tuple(f"tenth_{k}" for k in range(10))
 SUMS = ("jobs", "confidence_sum", "jobs_with_usage", "credits_micro", *TENTHS)
 SCOPED_INDEX = "ix_classify_jobs_live_scoped"
+# The views' filters on project and day (their NULLIF(day, ...) exactly) go to this index.
+DAY_INDEX = "ix_classify_daily_stats_project_id_day"
 SCOPED_WHERE = "deleted_at IS NULL AND target_page_count > 0"
 BOUND_FUNCTION = "classify_etl_unconfirmed_bound"
 
@@ -363,10 +365,15 @@ def _backfill(dialect: str) -> list[str]:
 # -- views ---------------------------------------------------------------------------------------
 
 
+def _no_day(dialect: str) -> str:
+    return f"DATE '{NO_DAY}'" if dialect == "postgresql" else f"'{NO_DAY}'"
+
+
 def _group(dialect: str) -> str:
     """The key columns as the views show them: NULL where the table holds its stand-ins."""
-    no_day = f"DATE '{NO_DAY}'" if dialect == "postgresql" else f"'{NO_DAY}'"
-    return f"NULLIF(day, {no_day}) AS day, project_id, status, NULLIF(result_type, '') AS result_type"
+    return (
+        f"NULLIF(day, {_no_day(dialect)}) AS day, project_id, status, NULLIF(result_type, '') AS result_type"
+    )
 
 
 def _daily_counts(dialect: str) -> str:
@@ -442,6 +449,7 @@ def upgrade() -> None:
     )
     for statement in _backfill(dialect):
         op.execute(statement)
+    op.execute(f"CREATE INDEX {DAY_INDEX} ON {DAILY} (project_id, (NULLIF(day, {_no_day(dialect)})))")
     op.create_index(
         SCOPED_INDEX,
         "classify_jobs",
