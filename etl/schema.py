@@ -480,3 +480,22 @@ classify_rule_set_rules = Table(
 # NULL: the job has no rules. No foreign key (SQLite cannot add one to an existing table); the
 # loader writes the set before the job.
 classify_jobs.append_column(Column("rule_set_id", Integer, index=True))
+
+# -- revision 0017: history rows carry their predecessor ------------------------------------------
+
+# ``version``: 1 for a job's first observed version, then 2, 3, ...; ``previous_result_type`` and
+# ``previous_confidence``: those of the version this row replaced (NULL for version 1).
+classify_job_history.append_column(Column("version", Integer, nullable=False, server_default="1"))
+classify_job_history.append_column(Column("previous_result_type", String))
+classify_job_history.append_column(Column("previous_confidence", Float))
+HISTORY_TYPE_CHANGED = (
+    "version > 1 AND COALESCE(previous_result_type, '(none)') <> COALESCE(result_type, '(none)')"
+)
+# "Which jobs changed result type", newest first: exactly the rows where it changed.
+Index(
+    "ix_classify_job_history_type_changed",
+    classify_job_history.c.valid_from,
+    classify_job_history.c.job_id,
+    sqlite_where=text(HISTORY_TYPE_CHANGED),
+    postgresql_where=text(HISTORY_TYPE_CHANGED),
+)

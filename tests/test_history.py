@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from etl import db
 from etl.simulator import Faults, SimServer, SimState
 from tests.support import rows, sync
 
@@ -62,6 +63,17 @@ def test_history_equals_the_expected_change_log(engine: Engine, sim: SimServer) 
         ] == versions
         for older, newer in zip(mine, mine[1:], strict=False):
             assert older["valid_to"] == newer["valid_from"] and older["valid_from"] <= newer["valid_from"]
+            assert (newer["previous_result_type"], newer["previous_confidence"]) == (
+                older["result_type"],
+                older["confidence"],
+            )
+        assert [h["version"] for h in mine] == list(range(1, len(mine) + 1))
+        assert (mine[0]["previous_result_type"], mine[0]["previous_confidence"]) == (None, None)
         assert mine[-1]["valid_to"] is None
         multi += len(versions) > 1
     assert multi >= 5, "the scenario should change some outcomes"
+
+    # Revision 0017 numbers and links rows the loader wrote before it the same way the loader does.
+    db.downgrade(engine, "0016")
+    db.upgrade(engine)
+    assert rows(engine, "classify_job_history") == history
