@@ -280,7 +280,7 @@ classify_job_history = Table(
     metadata,
     # One row per observed version of a job's outcome (status, result type, confidence, error),
     # valid from when the API says it changed until the next version (NULL: current). "As of"
-    # queries are a BETWEEN; "what changed" is a self-join on consecutive rows of a job.
+    # queries are a BETWEEN; "what changed" reads each row's predecessor columns (revision 0017).
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), nullable=False),
     Column("valid_from", _utc(), nullable=False),
