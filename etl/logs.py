@@ -36,12 +36,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+def drop_interrupt_tracebacks(record: logging.LogRecord) -> bool:
+    """Leave out a library's log of an interrupt it was handling (SQLAlchemy's pool logs "Exception
+    closing connection" with the traceback when a signal lands while it closes one, then re-raises):
+    the interrupt is reported once, by the CLI's one line."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, KeyboardInterrupt)
+
+
 def setup_logging(verbose: int, quiet: int, log_format: str) -> None:
     """Warnings by default, -v for info (a line per page), -vv for debug; -q for errors only."""
     level = max(logging.DEBUG, min(logging.WARNING + 10 * (quiet - verbose), logging.CRITICAL))
     if log_format == "json":
         level = min(level, logging.INFO)  # cron wants the page lines and the summary
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(drop_interrupt_tracebacks)
     handler.setFormatter(
         JsonFormatter() if log_format == "json" else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )

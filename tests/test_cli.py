@@ -336,3 +336,29 @@ def test_an_error_an_interrupt_caused_is_an_interrupt() -> None:
 
     assert error_exit(wrapped()) == (1, "interrupted; the last page was rolled back and the checkpoint kept")
     assert error_exit(RuntimeError("a bug")) is None
+
+
+def test_a_library_logging_an_interrupt_prints_no_traceback() -> None:
+    """A signal landing while SQLAlchemy's pool closes a connection: the pool logs the exception
+    with its traceback, then re-raises. The log handler leaves that record out (the CLI reports
+    the interrupt in one line); any other error keeps its record."""
+    import logging
+
+    from etl.logs import drop_interrupt_tracebacks, setup_logging
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        return logging.LogRecord(
+            "sqlalchemy.pool.impl.QueuePool",
+            logging.ERROR,
+            __file__,
+            1,
+            "Exception closing connection",
+            None,
+            (type(exc), exc, None),
+        )
+
+    assert not drop_interrupt_tracebacks(record(KeyboardInterrupt()))
+    assert drop_interrupt_tracebacks(record(OSError("disk full")))
+    setup_logging(0, 0, "text")
+    (handler,) = logging.getLogger().handlers
+    assert drop_interrupt_tracebacks in handler.filters
