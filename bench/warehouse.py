@@ -108,22 +108,14 @@ def build_through_product(url: str, n_jobs: int, seed: int) -> dict[str, float]:
         engine.dispose()
 
 
-def _columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+def _columns(conn: psycopg.Connection[Any], table: str) -> list[tuple[str, str]]:
+    """(name, data type) of each column of ``table``, in order."""
     rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND table_schema = "
-        "current_schema() ORDER BY ordinal_position",
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
+        "AND table_schema = current_schema() ORDER BY ordinal_position",
         (table,),
     ).fetchall()
-    return [r[0] for r in rows]
-
-
-def _timestamp_columns(conn: psycopg.Connection[Any], table: str) -> set[str]:
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND table_schema = "
-        "current_schema() AND data_type = 'timestamp with time zone'",
-        (table,),
-    ).fetchall()
-    return {r[0] for r in rows}
+    return [(r[0], r[1]) for r in rows]
 
 
 def _copy_select(
@@ -131,10 +123,17 @@ def _copy_select(
 ) -> str:
     """INSERT ... SELECT of a copy: ids suffixed, every timestamp moved back by ``shift`` (an
     interval expression) unless it is None."""
-    cols = [c for c in _columns(conn, table) if c not in skip]
-    moved = _timestamp_columns(conn, table) if shift else set()
-    exprs = [f"{c} || '~' || k" if c in id_columns else f"{c} - {shift}" if c in moved else c for c in cols]
-    return f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM {table}"
+    columns = [(c, t) for c, t in _columns(conn, table) if c not in skip]
+    exprs = [
+        f"{c} || '~' || k"
+        if c in id_columns
+        else f"{c} - {shift}"
+        if shift and t == "timestamp with time zone"
+        else c
+        for c, t in columns
+    ]
+    names = ", ".join(c for c, _ in columns)
+    return f"INSERT INTO {table} ({names}) SELECT {', '.join(exprs)} FROM {table}"
 
 
 def scale_by_copies(admin_url: str, source_db: str, target_db: str, factor: int, spread: bool) -> None:

@@ -142,8 +142,8 @@ def record_history(
                 "observed_at": now,
                 "run_id": run_id,
                 "version": version + 1,
-                "previous_result_type": previous_type if version else None,
-                "previous_confidence": previous_confidence if version else None,
+                "previous_result_type": previous_type,
+                "previous_confidence": previous_confidence,
             }
         )
     closing = [{"b_id": e["job_id"], "b_to": e["valid_from"]} for e in entries if e["job_id"] in stored]
@@ -233,10 +233,14 @@ def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]
     """job id → the id of its rule set (jobs without rules have none), writing the sets this
     database does not hold yet. A set another writer inserts at the same time is taken, not
     written twice (the digest is unique)."""
-    of_job = {j.job_id: rule_set_digest(j.rules) for j in jobs if j.rules}
+    of_job: dict[str, str] = {}  # job id → digest
+    rules: dict[str, list[dict[str, Any]]] = {}  # digest → the rules, once
+    for j in jobs:
+        if j.rules:
+            digest = of_job[j.job_id] = rule_set_digest(j.rules)
+            rules.setdefault(digest, j.rules)
     if not of_job:
         return {}
-    rules = {d: j.rules for j in jobs if j.rules and (d := of_job[j.job_id])}
     s = classify_rule_sets.c
     ids: dict[str, int] = dict(
         conn.execute(select(s.digest, s.id).where(_among(conn, s.digest, list(rules)))).all()

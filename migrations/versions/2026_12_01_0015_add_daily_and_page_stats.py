@@ -72,10 +72,13 @@ def _revision(name: str) -> ModuleType:
 R0011 = _revision("0011")
 
 
+def _no_day(dialect: str) -> str:
+    return f"DATE '{NO_DAY}'" if dialect == "postgresql" else f"'{NO_DAY}'"
+
+
 def _day(column: str, dialect: str) -> str:
-    if dialect == "postgresql":
-        return f"COALESCE(CAST({column} AT TIME ZONE 'UTC' AS DATE), DATE '{NO_DAY}')"
-    return f"COALESCE(DATE({column}), '{NO_DAY}')"
+    day = f"CAST({column} AT TIME ZONE 'UTC' AS DATE)" if dialect == "postgresql" else f"DATE({column})"
+    return f"COALESCE({day}, {_no_day(dialect)})"
 
 
 def _tenth(confidence: str) -> str:
@@ -86,15 +89,27 @@ def _tenth(confidence: str) -> str:
     return f"CASE WHEN {confidence} IS NULL THEN -1 {steps} ELSE 0 END"
 
 
+def _accumulate(table: str, key: Sequence[str], sums: Sequence[str], select_sql: str, dialect: str) -> str:
+    """Add the rows of ``select_sql`` (``key`` then ``sums``) to ``table``: a key already there
+    gets each sum added to its own."""
+    pg = dialect == "postgresql"
+    old, new = ("s.", "EXCLUDED.") if pg else ("", "excluded.")
+    return f"""
+    INSERT INTO {f"{table} AS s" if pg else table} ({", ".join((*key, *sums))})
+    {select_sql}
+    ON CONFLICT ({", ".join(key)}) DO UPDATE SET
+        {", ".join(f"{col} = {old}{col} + {new}{col}" for col in sums)};"""
+
+
 def _add_daily(contributions: str, dialect: str) -> str:
     """Add ``contributions`` (created_at, project_id, status, credits, rtype, conf, d) per key."""
-    target = f"{DAILY} AS s" if dialect == "postgresql" else DAILY
-    old = "s." if dialect == "postgresql" else ""
-    new = "EXCLUDED." if dialect == "postgresql" else "excluded."
     conf = "CAST(c.conf AS NUMERIC)" if dialect == "postgresql" else "c.conf"
     tenths = ", ".join(f"SUM(CASE WHEN c.tenth = {k} THEN c.d ELSE 0 END)" for k in range(10))
-    return f"""
-    INSERT INTO {target} ({", ".join(KEY + SUMS)})
+    return _accumulate(
+        DAILY,
+        KEY,
+        SUMS,
+        f"""
     SELECT c.day, c.project_id, c.status, c.result_type, SUM(c.d), COALESCE(SUM(c.d * {conf}), 0),
            SUM(CASE WHEN c.credits IS NOT NULL THEN c.d ELSE 0 END),
            COALESCE(SUM(c.d * CAST(ROUND(c.credits * 1000000) AS BIGINT)), 0), {tenths}
@@ -104,22 +119,23 @@ def _add_daily(contributions: str, dialect: str) -> str:
         FROM ({contributions}) AS x
         WHERE x.d <> 0
     ) AS c
-    GROUP BY c.day, c.project_id, c.status, c.result_type
-    ON CONFLICT ({", ".join(KEY)}) DO UPDATE SET
-        {", ".join(f"{col} = {old}{col} + {new}{col}" for col in SUMS)};"""
+    GROUP BY c.day, c.project_id, c.status, c.result_type""",
+        dialect,
+    )
 
 
 def _add_pages(contributions: str, dialect: str) -> str:
     """Add ``contributions`` (page_number, d)."""
-    target = f"{PAGES} AS s" if dialect == "postgresql" else PAGES
-    old = "s." if dialect == "postgresql" else ""
-    new = "EXCLUDED." if dialect == "postgresql" else "excluded."
-    return f"""
-    INSERT INTO {target} (page_number, jobs)
+    return _accumulate(
+        PAGES,
+        ("page_number",),
+        ("jobs",),
+        f"""
     SELECT c.page_number, SUM(c.d) FROM ({contributions}) AS c
     WHERE c.d <> 0
-    GROUP BY c.page_number
-    ON CONFLICT (page_number) DO UPDATE SET jobs = {old}jobs + {new}jobs;"""
+    GROUP BY c.page_number""",
+        dialect,
+    )
 
 
 # -- PostgreSQL: statement triggers over transition tables, every stored row looked up by key ----
@@ -132,7 +148,14 @@ PG_LIVE_JOB = (
     "CROSS JOIN LATERAL (SELECT j.created_at, j.project_id, j.status, j.v2_usage_credits "
     "FROM classify_jobs AS j WHERE j.id = {id} AND j.deleted_at IS NULL OFFSET 0) AS j"
 )
-JOB_COLUMNS = "id, created_at, project_id, status, v2_usage_credits, deleted_at"
+# What a job's contribution is made of; ``_signed(alias, d)`` selects them from a row, signed.
+JOB_COLUMNS = ("id", "created_at", "project_id", "status", "v2_usage_credits", "deleted_at")
+
+
+def _signed(alias: str, d: int) -> str:
+    return ", ".join(f"{alias}.{c}" for c in JOB_COLUMNS) + f", {d} AS d"
+
+
 # A job's contribution changes with these (and with its result).
 JOB_CHANGED = (
     "(n.created_at, n.project_id, n.status, n.v2_usage_credits, n.deleted_at IS NULL) "
@@ -184,10 +207,9 @@ def _pg_job_pages(signed_ids: str) -> str:
 
 
 PG_JOBS_UPDATED = (
-    f"SELECT n.id, n.created_at, n.project_id, n.status, n.v2_usage_credits, n.deleted_at, 1 AS d "
-    f"FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id WHERE {JOB_CHANGED} "
-    f"UNION ALL SELECT o.id, o.created_at, o.project_id, o.status, o.v2_usage_credits, o.deleted_at, -1 "
-    f"FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id WHERE {JOB_CHANGED}"
+    f"SELECT {_signed('n', 1)} FROM new_rows AS n JOIN old_rows AS o ON o.id = n.id WHERE {JOB_CHANGED} "
+    f"UNION ALL SELECT {_signed('o', -1)} FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id "
+    f"WHERE {JOB_CHANGED}"
 )
 PG_LIVENESS_CHANGED = (
     "SELECT n.id, (CASE WHEN n.deleted_at IS NULL THEN 1 ELSE 0 END) "
@@ -218,7 +240,7 @@ PG_STATEMENT_TRIGGERS: dict[str, tuple[str, str, str, str]] = {
         "classify_jobs",
         "INSERT",
         NEW_ROWS,
-        _add_daily(_pg_jobs(f"SELECT {JOB_COLUMNS}, 1 AS d FROM new_rows"), PG),
+        _add_daily(_pg_jobs(f"SELECT {_signed('new_rows', 1)} FROM new_rows"), PG),
     ),
     "classify_daily_stats_jobs_update": (
         "classify_jobs",
@@ -247,9 +269,7 @@ PG_STATEMENT_TRIGGERS: dict[str, tuple[str, str, str, str]] = {
 }
 # A hard delete of a live job takes its contributions out before the cascade removes its rows (the
 # cascaded deletes then find no live job and change nothing).
-PG_OLD_JOB = (
-    "SELECT OLD.id, OLD.created_at, OLD.project_id, OLD.status, OLD.v2_usage_credits, OLD.deleted_at, -1 AS d"
-)
+PG_OLD_JOB = f"SELECT {_signed('OLD', -1)}"
 PG_JOBS_DELETE = "classify_summary_stats_jobs_delete"
 PG_JOBS_DELETE_BODY = _add_daily(_pg_jobs(PG_OLD_JOB), PG) + _add_pages(
     _pg_job_pages("SELECT OLD.id, -1 AS d WHERE OLD.deleted_at IS NULL"), PG
@@ -363,10 +383,6 @@ def _backfill(dialect: str) -> list[str]:
 
 
 # -- views ---------------------------------------------------------------------------------------
-
-
-def _no_day(dialect: str) -> str:
-    return f"DATE '{NO_DAY}'" if dialect == "postgresql" else f"'{NO_DAY}'"
 
 
 def _group(dialect: str) -> str:
