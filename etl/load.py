@@ -229,6 +229,11 @@ def rule_set_digest(rules: Iterable[dict[str, Any]]) -> str:
     return hashlib.sha256(text_.encode("ascii")).hexdigest()
 
 
+def _rule_pairs(rules: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    """A job's rules as its rule set stores them: (type, description) in position order."""
+    return [(r["type"], r["description"]) for r in sorted(rules, key=lambda r: r["position"])]
+
+
 def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]:
     """job id → the id of its rule set (jobs without rules have none), writing the sets this
     database does not hold yet. A set another writer inserts at the same time is taken, not
@@ -297,8 +302,11 @@ def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[st
         [
             {
                 "job_id": j.job_id,
-                "codec": PAYLOAD_CODEC,
-                "payloads": encode_payloads(j.job.get("v1_raw"), j.job.get("v2_raw")),
+                "codec": PAYLOAD_CODEC_RULES,
+                "payloads": encode_payloads_with_rules(
+                    j.job.get("v1_raw"), j.job.get("v2_raw"), _rule_pairs(j.rules)
+                ),
+                "rule_set_id": rule_sets.get(j.job_id),
             }
             for j in jobs
         ],
@@ -660,23 +668,67 @@ def payload_text(payload: Any) -> bytes:
 
 
 def encode_payloads(v1_raw: Any, v2_raw: Any) -> bytes:
-    """A job's two payloads as one compressed value: ``[v1,v2]`` (null for an absent one). One
+    """A job's two payloads as one ``deflate-1`` value: ``[v1,v2]`` (null for an absent one). One
     stream, so what v2 repeats of v1 (ids, rules, configuration) is stored once."""
     z = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, PAYLOAD_DICTIONARY_1)
     return z.compress(b"[" + payload_text(v1_raw) + b"," + payload_text(v2_raw) + b"]") + z.flush()
 
 
-def decode_payloads(codec: str, data: bytes) -> tuple[Any, Any]:
-    """(v1_raw, v2_raw) from a stored value: ``deflate-1``, or ``json-1`` (plain ``[v1, v2]``
-    text: what an offline ``migrate --sql`` of revision 0008 copies, until the job is rewritten)."""
+#: What the loader writes since revision 0018: zlib (RFC 1950: the dictionary's Adler-32 and the
+#: data's are checked when read) with PAYLOAD_DICTIONARY_1 followed by rules_dictionary(the job's
+#: rules), the rules of classify_job_payloads.rule_set_id. Jobs of one classifier share their rules,
+#: which both payloads spell out in full: against the dictionary they cost a back-reference.
+#: Part of the stored format, like PAYLOAD_DICTIONARY_1: never change how the dictionary is made.
+PAYLOAD_CODEC_RULES = "zlib-rules-1"
+
+
+def rules_dictionary(rules: Iterable[tuple[str, str]]) -> bytes:
+    """(type, description) pairs in position order, as the API spells a rule list (compact JSON,
+    description first, UTF-8)."""
+    listed = [{"description": d, "type": t} for t, d in rules]
+    return json.dumps(listed, separators=(",", ":"), ensure_ascii=False).encode() if listed else b""
+
+
+def encode_payloads_with_rules(v1_raw: Any, v2_raw: Any, rules: Iterable[tuple[str, str]]) -> bytes:
+    """A job's two payloads as one ``zlib-rules-1`` value, compressed against its rules."""
+    z = zlib.compressobj(
+        6, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, PAYLOAD_DICTIONARY_1 + rules_dictionary(rules)
+    )
+    return z.compress(b"[" + payload_text(v1_raw) + b"," + payload_text(v2_raw) + b"]") + z.flush()
+
+
+def decode_payloads(codec: str, data: bytes, rules: Iterable[tuple[str, str]] = ()) -> tuple[Any, Any]:
+    """(v1_raw, v2_raw) from a stored value: ``zlib-rules-1`` (``rules``: those of its rule set),
+    ``deflate-1``, or ``json-1`` (plain ``[v1, v2]`` text: what an offline ``migrate --sql`` of
+    revision 0008 copies, until the job is rewritten). A wrong rule list is an error, not garbage:
+    zlib checks the dictionary's checksum."""
     if codec == "json-1":
         v1, v2 = json.loads(bytes(data))
         return v1, v2
-    if codec != PAYLOAD_CODEC:
+    if codec == PAYLOAD_CODEC_RULES:
+        z = zlib.decompressobj(15, PAYLOAD_DICTIONARY_1 + rules_dictionary(rules))
+    elif codec == PAYLOAD_CODEC:
+        z = zlib.decompressobj(-15, PAYLOAD_DICTIONARY_1)
+    else:
         raise ValueError(f"unknown payload codec {codec!r}: written by a newer classify-etl?")
-    z = zlib.decompressobj(-15, PAYLOAD_DICTIONARY_1)
     v1, v2 = json.loads(z.decompress(bytes(data)) + z.flush())
     return v1, v2
+
+
+def rule_set_rules(conn: Connection, rule_set_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+    """rule set id → its (type, description) pairs in position order."""
+    ids = sorted(set(rule_set_ids))
+    out: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    r = classify_rule_set_rules.c
+    for row in conn.execute(
+        select(r.rule_set_id, r.type, r.description)
+        .where(_among(conn, r.rule_set_id, ids))
+        .order_by(r.rule_set_id, r.position)
+    ):
+        out[row.rule_set_id].append((row.type, row.description))
+    return out
 
 
 def stored_payloads(conn: Connection, job_ids: Sequence[str]) -> dict[str, tuple[Any, Any]]:
@@ -684,8 +736,11 @@ def stored_payloads(conn: Connection, job_ids: Sequence[str]) -> dict[str, tuple
     if not job_ids:
         return {}
     p = classify_job_payloads.c
-    rows = conn.execute(select(p.job_id, p.codec, p.payloads).where(_among(conn, p.job_id, job_ids)))
-    return {r.job_id: decode_payloads(r.codec, r.payloads) for r in rows}
+    rows = conn.execute(
+        select(p.job_id, p.codec, p.payloads, p.rule_set_id).where(_among(conn, p.job_id, job_ids))
+    ).all()
+    rules = rule_set_rules(conn, (r.rule_set_id for r in rows if r.rule_set_id is not None))
+    return {r.job_id: decode_payloads(r.codec, r.payloads, rules.get(r.rule_set_id, ())) for r in rows}
 
 
 def _job_row(job: JobRows, rule_set_id: int | None) -> dict[str, Any]:
@@ -696,6 +751,8 @@ def _job_row(job: JobRows, rule_set_id: int | None) -> dict[str, Any]:
         rule_types=",".join(types) or None,
         target_page_count=len(job.pages),
         rule_set_id=rule_set_id,
+        result_type=job.result["type"] if job.result is not None else None,
+        confidence=job.result["confidence"] if job.result is not None else None,
     )
     return row
 

@@ -499,3 +499,32 @@ Index(
     sqlite_where=text(HISTORY_TYPE_CHANGED),
     postgresql_where=text(HISTORY_TYPE_CHANGED),
 )
+
+# -- revision 0018: dashboards driven by indexes; payloads compressed against their rules ---------
+
+# Copies of the job's classify_results.type and .confidence (NULL without a result), written by the
+# loader with the result row: classify_jobs_current reads them from the job row, so that a filter
+# on a document type or a confidence is answered by classify_jobs' own indexes.
+classify_jobs.append_column(Column("result_type", String))
+classify_jobs.append_column(Column("confidence", Float))
+# A dashboard's "one project, last N days" (counts per status, confidence histogram) is read from
+# this index alone (PostgreSQL: INCLUDE; SQLite: key columns), and "one document type, last N
+# days" from the next one, each for the live jobs of the window only.
+Index(
+    "ix_classify_jobs_live_project_created_at",
+    classify_jobs.c.project_id,
+    classify_jobs.c.created_at,
+    postgresql_include=["status", "confidence"],
+    postgresql_where=text(LIVE),
+    sqlite_where=text(LIVE),
+)
+Index(
+    "ix_classify_jobs_live_result_type_created_at",
+    classify_jobs.c.result_type,
+    classify_jobs.c.created_at,
+    postgresql_where=text(LIVE),
+    sqlite_where=text(LIVE),
+)
+# The rule set whose rules extend the compression dictionary of codec ``zlib-rules-1`` (NULL: the
+# job had no rules, or the value is of an older codec). Rule sets are never updated.
+classify_job_payloads.append_column(Column("rule_set_id", Integer))
