@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -98,6 +99,64 @@ def test_revision_codec_is_the_loaders() -> None:
     assert rev.CODEC == load.PAYLOAD_CODEC and rev.DICTIONARY == load.PAYLOAD_DICTIONARY_1
     data = load.encode_payloads(AWKWARD, None)
     assert rev.decode(rev.CODEC, data) == (AWKWARD, None) and rev.encode(AWKWARD, None) == data
+
+
+RULES = [("invoice", 'has an invoice number — "total" \\ due'), ("receipt", "a till receipt")]
+
+
+def test_rules_codec_round_trips_and_needs_the_right_rules() -> None:
+    data = load.encode_payloads_with_rules(AWKWARD, {"id": "a", **AWKWARD}, RULES)
+    got = load.decode_payloads(load.PAYLOAD_CODEC_RULES, data, RULES)
+    assert got == (AWKWARD, {"id": "a", **AWKWARD})
+    assert load.payload_text(got[1]) == load.payload_text({"id": "a", **AWKWARD})
+    with pytest.raises(zlib.error):  # the dictionary's checksum is in the stream
+        load.decode_payloads(load.PAYLOAD_CODEC_RULES, data, RULES[:1])
+    # What it is for: a payload that spells out its rules costs little more than one that does not.
+    rules_json = [{"description": d, "type": t} for t, d in RULES]
+    v1, v2 = {"id": "j", "rules": rules_json}, {"id": "j", "configuration": {"rules": rules_json}}
+    against_rules = load.encode_payloads_with_rules(v1, v2, RULES)
+    assert len(against_rules) < len(load.encode_payloads(v1, v2)) - 40
+    assert load.decode_payloads(load.PAYLOAD_CODEC_RULES, against_rules, RULES) == (v1, v2)
+
+
+def test_revision_0018_codec_is_the_loaders() -> None:
+    rev = _revision("0018")
+    assert rev.CODEC == load.PAYLOAD_CODEC_RULES
+    assert rev.rules_dictionary(RULES) == load.rules_dictionary(RULES) and rev.rules_dictionary([]) == b""
+    data = load.encode_payloads_with_rules(AWKWARD, None, RULES)
+    assert rev.encode(AWKWARD, None, RULES) == data
+    assert rev.decode(rev.CODEC, data, RULES) == (AWKWARD, None)
+    old = load.encode_payloads(AWKWARD, None)
+    assert rev.decode(load.PAYLOAD_CODEC, old, []) == (AWKWARD, None)
+
+
+def test_revision_0018_recodes_payloads_both_ways(db_url: str) -> None:
+    """Down to 0017: every payload back to deflate-1, readable by that revision's codec; up again:
+    zlib-rules-1 against each job's rule set, the same payloads, and the result copies filled."""
+    engine = db.make_engine(db_url)
+    try:
+        db.upgrade(engine)
+        state = SimState.generate(n_jobs=40, seed=5, api_key=API_KEY)
+        with SimServer(state) as sim:
+            assert sync(engine, sim.url).outcome == "success"
+        ids = state.live_job_ids()
+        with engine.connect() as conn:
+            before = load.stored_payloads(conn, ids)
+        assert len(before) == 40
+        db.downgrade(engine, "0017")
+        with engine.connect() as conn:
+            old = [r._mapping for r in conn.execute(text("SELECT * FROM classify_job_payloads"))]
+        assert {p["codec"] for p in old} == {"deflate-1"} and "rule_set_id" not in old[0]
+        r0008 = _revision("0008")
+        assert {p["job_id"]: r0008.decode(p["codec"], p["payloads"]) for p in old} == before
+        columns = {c["name"] for c in inspect(engine).get_columns("classify_jobs")}
+        assert "id" in columns and not columns & {"result_type", "confidence"}
+        db.upgrade(engine)
+        with engine.connect() as conn:
+            assert load.stored_payloads(conn, ids) == before
+        _assert_result_copies(engine)
+    finally:
+        engine.dispose()
 
 
 def test_credits_are_exact_decimals(engine: Engine) -> None:
@@ -270,6 +329,19 @@ def _assert_stats_current(engine: Engine) -> None:
     assert {k: v for k, v in pages.items() if v} == _page_stats_from_rows(engine)
 
 
+def _assert_result_copies(engine: Engine) -> None:
+    """classify_jobs.result_type / confidence are the job's result's (NULL without one), and every
+    payload is compressed against the job's own rule set."""
+    results = {r["job_id"]: (r["type"], r["confidence"]) for r in rows(engine, "classify_results")}
+    jobs = rows(engine, "classify_jobs", ["id", "result_type", "confidence", "rule_set_id"])
+    assert len(results) > 10 and any(t is None for t, _ in results.values()), "a result without a type"
+    assert {j["id"]: (j["result_type"], j["confidence"]) for j in jobs if j["id"] in results} == results
+    assert all(j["result_type"] is None and j["confidence"] is None for j in jobs if j["id"] not in results)
+    payloads = {p["job_id"]: p for p in rows(engine, "classify_job_payloads")}
+    assert {p["codec"] for p in payloads.values()} == {load.PAYLOAD_CODEC_RULES}
+    assert {j["id"]: j["rule_set_id"] for j in jobs} == {k: p["rule_set_id"] for k, p in payloads.items()}
+
+
 def test_trigger_kept_stats_follow_every_kind_of_write(engine: Engine) -> None:
     """classify_rule_stats, classify_daily_stats and classify_page_stats after syncs (changes,
     deletions, a restore) and after writes the loader never does."""
@@ -277,13 +349,16 @@ def test_trigger_kept_stats_follow_every_kind_of_write(engine: Engine) -> None:
     with SimServer(state) as sim:
         assert sync(engine, sim.url).outcome == "success"
         _assert_stats_current(engine)
+        _assert_result_copies(engine)
         state.change_jobs(30)
         deleted = state.delete_jobs(5)
         assert sync(engine, sim.url).outcome == "success"
         _assert_stats_current(engine)
+        _assert_result_copies(engine)
         state.restore_job(deleted[0])  # undelete
         assert sync(engine, sim.url).outcome == "success"
         _assert_stats_current(engine)
+        _assert_result_copies(engine)
     jobs = [r["id"] for r in rows(engine, "classify_jobs", ["id"])]
     results = rows(engine, "classify_results")
     r, jc = schema.classify_results.c, schema.classify_jobs.c

@@ -136,7 +136,7 @@ def _recode(to_rules_codec: bool) -> None:
                 p.c.job_id, p.c.codec, p.c.payloads, p.c.rule_set_id, jobs.c.rule_set_id.label("job_set")
             )
             .join(jobs, jobs.c.id == p.c.job_id)
-            .where(p.c.job_id > last)
+            .where(p.c.job_id > last, jobs.c.id > last)  # both: a merge join starts at last too
             .order_by(p.c.job_id)
             .limit(BATCH)
         ).all()
