@@ -50,13 +50,16 @@ class Listed:
     """One valid list item: the parsed model, the raw payload as served, and its fingerprint.
 
     ``job`` is None for an item ``read_page`` found identical to what is stored and needing
-    nothing (its ``known`` answer): it was validated when it was stored, and is not again."""
+    nothing (its ``known`` answer): it was validated when it was stored, and is not again.
+    ``created_at`` is the job's, for a window's check; for such an item it is read on its own
+    (``read_page``'s ``created_at``), or None when nobody asked."""
 
     job_id: str
     job: Any  # V1Job | V2Job | None
     raw: Any
     fingerprint: str
     updated_at: datetime | None
+    created_at: datetime | None = None
 
 
 @dataclass
@@ -83,12 +86,17 @@ def read_page(
     known: Callable[[str, str], Stored | None] | None = None,
     *,
     source: ListSource = "v1",
+    created_at: Callable[[Any], datetime | None] | None = None,
 ) -> ReadPage:
     """Validate a page's items; duplicates within the page resolve to the last valid copy.
 
     ``known(job_id, fingerprint)``: the stored state of a job whose stored fingerprint is this
     one and that needs nothing this run, else None. Such an item is taken unchanged without
-    validating it again (a no-change page costs a hash per item, not a parse)."""
+    validating it again (a no-change page costs a hash per item, not a parse).
+
+    ``created_at(raw)``: when given (a window, whose check reads every item's created_at), a known
+    item's created_at read without the whole parse, as the parse would read it; if it raises
+    ValueError the item is parsed in full like any other."""
     page = ReadPage()
     for raw in items:
         job_id = raw.get("id") if known is not None and isinstance(raw, dict) else None
@@ -96,9 +104,14 @@ def read_page(
             fingerprint = payload_hash(raw)
             stored = known(job_id, fingerprint)
             if stored is not None:
+                try:
+                    created = created_at(raw) if created_at is not None else None
+                except ValueError:
+                    stored = None  # parsed below, and checked from the parsed job
+            if stored is not None:
                 when = stored.v1_updated_at if source == "v1" else stored.v2_updated_at
                 page.valid.pop(job_id, None)
-                page.valid[job_id] = Listed(job_id, None, raw, fingerprint, when)
+                page.valid[job_id] = Listed(job_id, None, raw, fingerprint, when, created)
                 continue
         try:
             job = parse(raw)
@@ -108,7 +121,7 @@ def read_page(
                 page.seen.append(exc.job_id)  # present though malformed: not deleted
             continue
         page.valid.pop(job.id, None)  # a later copy moves to the end, as if listed there
-        page.valid[job.id] = Listed(job.id, job, raw, payload_hash(raw), job.updated_at)
+        page.valid[job.id] = Listed(job.id, job, raw, payload_hash(raw), job.updated_at, job.created_at)
     # A malformed copy of an id that also has a valid copy stays quarantined, under its own key,
     # so that neither copy is lost; it is never upserted.
     for record in page.bad:

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from etl import decide, load
 from etl.api import ClassifyApi, Fetched, Source
 from etl.errors import DatabaseError, FatalApiError, InvalidItem
+from etl.models import UtcDatetime
 from etl.normalize import JobRows, build_rows, parse_v1, parse_v2
 from etl.runs import Counters, utcnow
 
@@ -91,10 +93,15 @@ class PagePlanner:
         ids = [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
         with self.engine.connect() as conn:
             stored = load.stored_state(conn, ids)
-        # A window's items are all parsed: _check_window reads every created_at.
-        known = None if window is not None or self.force else self._known(source, stored)
+        known = None if self.force else self._known(source, stored)
         read = decide.read_page(
-            items, endpoint, parse_v1 if source == "v1" else parse_v2, known, source=source
+            items,
+            endpoint,
+            parse_v1 if source == "v1" else parse_v2,
+            known,
+            source=source,
+            # _check_window reads every item's created_at; a known item's alone, not the whole item.
+            created_at=created_at_of if window is not None else None,
         )
         if window is not None:
             _check_window(read, window)
@@ -326,10 +333,21 @@ def _parse_or_none(v1_raw: Any) -> Any:
         return None
 
 
+#: The models' own created_at field (same type, same validators), to read it alone.
+_CREATED_AT: TypeAdapter[datetime | None] = TypeAdapter(UtcDatetime | None)
+
+
+def created_at_of(raw: Any) -> datetime | None:
+    """A listed item's ``created_at`` as ``parse_v1``/``parse_v2`` would read it (absent or null:
+    None), without validating the rest; ValueError (pydantic's ValidationError is one) if it
+    is not a timestamp. For an item identical to a stored one, which was validated whole."""
+    return _CREATED_AT.validate_python(raw.get("created_at"))
+
+
 def _check_window(read: decide.ReadPage, window: tuple[Any, Any]) -> None:
     low, high = window
     for item in read.valid.values():
-        created = item.job.created_at
+        created = item.created_at
         if created is not None and (
             (low is not None and created < low) or (high is not None and created > high)
         ):

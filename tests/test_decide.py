@@ -179,3 +179,28 @@ def test_credits_are_waited_for_within_the_lag_after_a_job_finished(
         status=status, credits_missing=missing, finished_at=T0, now=now, lag=timedelta(days=3)
     )
     assert got is expected
+
+
+def test_a_known_item_takes_its_created_at_from_the_hook_or_is_parsed_when_the_hook_refuses() -> None:
+    state = stored(v2_hash=payload_hash(V2))
+
+    def known(job_id: str, fingerprint: str) -> Stored | None:
+        hit = decide.known_unchanged(state, fingerprint, source="v2", wants_fetch=lambda s: False)
+        return state if hit else None
+
+    def read(created_at: Any) -> decide.Listed:
+        page = decide.read_page([V2], "v2_list", parse_v2, known, source="v2", created_at=created_at)
+        return page.valid[V2["id"]]
+
+    hook_says = datetime(2020, 1, 2, tzinfo=UTC)  # not V2's: shows where the value came from
+    item = read(lambda raw: hook_says)
+    assert item.job is None and item.created_at == hook_says
+    item = read(None)  # nobody asked (not a window): no created_at read
+    assert item.job is None and item.created_at is None
+
+    def refuse(raw: Any) -> datetime:
+        raise ValueError("not a timestamp")
+
+    item = read(refuse)  # parsed in full, like any other item, and its created_at is the parsed one
+    assert item.job is not None and item.created_at == parse_v2(V2).created_at == T0 - timedelta(minutes=5)
+    assert decide.change(item, state, source="v2") == "unchanged"

@@ -1,13 +1,22 @@
-"""Each job is fetched once per run while a fetch is in flight: two pages wanting it share the GET."""
+"""Each job is fetched once per run while a fetch is in flight: two pages wanting it share the GET.
+A window page of jobs identical to the stored ones is checked against its window without a parse."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import Engine
 
+from etl import load, pages, runs
 from etl.api import ClassifyApi
-from etl.pages import Fetches
+from etl.errors import InvalidItem
+from etl.normalize import parse_v2
+from etl.pages import Fetches, PagePlanner
+from tests.test_normalize import v2_item
 
 
 def test_two_pages_wanting_the_same_job_share_one_request() -> None:
@@ -56,3 +65,95 @@ def test_a_cancelled_page_does_not_cancel_the_fetch_another_page_waits_for() -> 
         return str(got.body["id"])
 
     assert asyncio.run(main()) == "a"
+
+
+# -- a window page of jobs identical to the stored ones: no parse, every created_at still checked --
+
+T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+ABSENT = "<absent>"
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        "2026-11-01T10:00:00.000Z",
+        "2026-11-01T10:00:00Z",
+        "2026-11-01T12:00:00+02:00",
+        "2026-11-01T10:00:00.123456Z",
+        "2026-11-01T10:00:00",  # naive: taken as UTC
+        "2026-11-01 10:00:00Z",
+        "2026-11-01",
+        None,
+        "",
+        "yesterday",
+        1_761_991_200,  # a number: the models refuse to guess seconds or milliseconds
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        ABSENT,
+    ],
+)
+def test_created_at_of_reads_it_as_the_parse_does(created: Any) -> None:
+    raw = v2_item() if created is ABSENT else v2_item(created_at=created)
+    if created is ABSENT:
+        del raw["created_at"]
+    try:
+        want: Any = parse_v2(raw).created_at
+    except InvalidItem:
+        with pytest.raises(ValueError):
+            pages.created_at_of(raw)
+        return
+    got = pages.created_at_of(raw)
+    assert got == want and (got is None or got.utcoffset() == want.utcoffset() == timedelta(0))
+
+
+def _items(n: int) -> list[dict[str, Any]]:
+    later = "2026-11-02T10:00:00Z"
+    return [
+        v2_item(id=f"job-{i}", created_at=(T0 + timedelta(hours=i)).isoformat(), updated_at=later)
+        for i in range(n)
+    ]
+
+
+def test_a_window_page_of_known_jobs_is_checked_without_a_parse(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request expected: {request.url}")
+
+    async def main() -> None:
+        api = ClassifyApi(base_url="http://api.test", api_key="k", transport=httpx.MockTransport(refuse))
+        planner = PagePlanner(engine, Fetches(api, asyncio.Semaphore(4)), [], credits=False)
+        items = _items(3)
+        try:
+            first = await planner.plan("v2", items, "default", window=(None, None))
+            assert first.counters.new == 3
+            with engine.begin() as conn:
+                run_id = runs.start(conn, ["default"], started_at=T0, full_refresh=False)
+                load.commit_page(conn, first.write, run_id=run_id, now=T0, known=load.KnownSets(set(), set()))
+            parsed: list[str] = []
+
+            def counting(raw: Any) -> Any:
+                parsed.append(raw["id"])
+                return parse_v2(raw)
+
+            monkeypatch.setattr(pages, "parse_v2", counting)
+            # The window holds them all (its bounds are inclusive): unchanged, none parsed.
+            inside = (T0, T0 + timedelta(hours=2))
+            again = await planner.plan("v2", items, "default", window=inside)
+            assert (again.counters.unchanged, again.counters.listed, parsed) == (3, 3, [])
+            assert not again.write.rows
+            # A service that ignores the window: job-0 lies before it. Found without a parse.
+            with pytest.raises(pages.WindowIgnored, match="job job-0 created 2026-11-01T10:00:00"):
+                await planner.plan("v2", items, "default", window=(T0 + timedelta(seconds=1), None))
+            with pytest.raises(pages.WindowIgnored, match="job job-2"):
+                await planner.plan("v2", items, "default", window=(None, T0 + timedelta(hours=1)))
+            assert parsed == []
+            # A changed item is parsed (and checked) as before; the known ones still are not.
+            changed = [*items[:2], {**items[2], "status": "FAILED"}]
+            moved = await planner.plan("v2", changed, "default", window=inside)
+            assert (moved.counters.changed, moved.counters.unchanged, parsed) == (1, 2, ["job-2"])
+            with pytest.raises(pages.WindowIgnored, match="job job-2"):
+                await planner.plan("v2", changed, "default", window=(None, T0 + timedelta(hours=1)))
+        finally:
+            await api.aclose()
+
+    asyncio.run(main())
