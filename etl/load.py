@@ -38,7 +38,6 @@ from etl.schema import (
     classify_job_history,
     classify_job_payloads,
     classify_jobs,
-    classify_parsing_configs,
     classify_results,
     classify_rule_set_rules,
     classify_rule_sets,
@@ -53,7 +52,9 @@ from etl.schema import (
 )
 
 # A job's own child rows (its rules are a shared rule set: classify_rule_sets, revision 0016).
-CHILD_TABLES = (classify_parsing_configs, classify_target_pages, classify_results)
+CHILD_TABLES = (classify_target_pages, classify_results)
+#: The parsing configuration's columns, on the job row since revision 0018.
+CONFIG_COLUMNS = ("lang", "max_pages", "target_pages", "target_pages_source")
 # Columns an upsert must not overwrite: when we first saw the job is set once.
 _INSERT_ONLY = frozenset({"id", "first_seen_at"})
 
@@ -77,18 +78,17 @@ def stored_state(conn: Connection, job_ids: Sequence[str]) -> dict[str, Stored]:
     """One query for a page: what the change decision and the history need, per listed id."""
     if not job_ids:
         return {}
-    j, r = classify_jobs.c, classify_results.c
-    rows = conn.execute(
+    j = classify_jobs.c
+    rows = conn.execute(  # the result's type and confidence: the job row's copies (revision 0018)
         select(j.id, *(j[c] for c in _STORED_AS_IS))
-        .add_columns(j.error_message, j.v2_credits_pending, r.type, r.confidence)
-        .select_from(classify_jobs.outerjoin(classify_results, r.job_id == j.id))
+        .add_columns(j.error_message, j.v2_credits_pending, j.result_type, j.confidence)
         .where(_among(conn, j.id, job_ids))
     )
     return {
         row.id: Stored(
             **{c: row._mapping[c] for c in _STORED_AS_IS},
             credits_missing=bool(row.v2_credits_pending),
-            history_key=(row.status, row.type, row.confidence, row.error_message),
+            history_key=(row.status, row.result_type, row.confidence, row.error_message),
         )
         for row in rows
     }
@@ -283,15 +283,16 @@ def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]
 
 
 def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[str] | None = None) -> None:
-    """Write jobs, point them at their rule sets, and replace their child rows (config, pages,
-    result) in bulk.
+    """Write jobs, point them at their rule sets, and replace their child rows (pages, result) in
+    bulk.
 
-    The raw payloads of a job's row (``v1_raw``, ``v2_raw``) go, compressed, to
-    classify_job_payloads; the job row gets its rule and page counts (revision 0009) and its
-    rule_set_id (0016: the set is written first if new). ``stored``: the ids of these jobs already
-    in the database, read in this transaction (None: any may be). Only their child rows can exist,
-    so only theirs are deleted: on a cold load that is three DELETE statements (and the triggers
-    they fire) a page saved."""
+    The raw payloads of a job's row (``v1_raw``, ``v2_raw``) go, compressed against the job's
+    rules, to classify_job_payloads; the job row gets its rule and page counts (revision 0009), its
+    rule_set_id (0016: the set is written first if new), and its result's type and confidence and
+    its parsing configuration (0018). ``stored``: the ids of these jobs already in the database,
+    read in this transaction (None: any may be). Only their child rows can exist, so only theirs
+    are deleted: on a cold load that is two DELETE statements (and the triggers they fire) a page
+    saved."""
     if not jobs:
         return
     rule_sets = store_rule_sets(conn, jobs)
@@ -315,7 +316,6 @@ def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[st
     ids = [j.job_id for j in jobs if stored is None or j.job_id in stored]
     for table in CHILD_TABLES if ids else ():
         conn.execute(delete(table).where(_among(conn, table.c.job_id, ids)))
-    _insert(conn, classify_parsing_configs, [j.config for j in jobs if j.config is not None])
     _insert(conn, classify_target_pages, [p for j in jobs for p in j.pages])
     _insert(conn, classify_results, [j.result for j in jobs if j.result is not None])
 
@@ -753,6 +753,8 @@ def _job_row(job: JobRows, rule_set_id: int | None) -> dict[str, Any]:
         rule_set_id=rule_set_id,
         result_type=job.result["type"] if job.result is not None else None,
         confidence=job.result["confidence"] if job.result is not None else None,
+        parsing_configured=job.config is not None,
+        **{c: (job.config or {}).get(c) for c in CONFIG_COLUMNS},
     )
     return row
 

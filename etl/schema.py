@@ -168,16 +168,17 @@ classify_rules = Table(
     Column("description", Text, nullable=False),
 )
 
+# A job's parsing configuration: a view (0018) over the job row's columns of the same names
+# (classify_jobs.parsing_configured says the job has one); same name, columns and rows as the
+# table it replaced.
 classify_parsing_configs = Table(
     "classify_parsing_configs",
-    metadata,
-    Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), primary_key=True),
+    views,
+    Column("job_id", String, primary_key=True),
     Column("lang", String(16)),
     Column("max_pages", Integer),
-    # target_pages exactly as the API sent it: v2's "1,3,5-7" string, or v1's 0-based JSON list.
     Column("target_pages", Text),
     Column("target_pages_source", String(2)),
-    CheckConstraint("target_pages_source IN ('v1', 'v2')", name="target_pages_source"),
 )
 
 classify_target_pages = Table(
@@ -507,14 +508,25 @@ Index(
 # on a document type or a confidence is answered by classify_jobs' own indexes.
 classify_jobs.append_column(Column("result_type", String))
 classify_jobs.append_column(Column("confidence", Float))
-# A dashboard's "one project, last N days" (counts per status, confidence histogram) is read from
-# this index alone (PostgreSQL: INCLUDE; SQLite: key columns), and "one document type, last N
-# days" from the next one, each for the live jobs of the window only.
+# The job's parsing configuration (revision 0018: a child table before), as the API sent it:
+# ``parsing_configured`` is true when the job has one, even with every field null.
+classify_jobs.append_column(Column("parsing_configured", Boolean, nullable=False, server_default=false()))
+classify_jobs.append_column(Column("lang", String(16)))
+classify_jobs.append_column(Column("max_pages", Integer))
+# target_pages exactly as the API sent it: v2's "1,3,5-7" string, or v1's 0-based JSON list.
+classify_jobs.append_column(Column("target_pages", Text))
+classify_jobs.append_column(Column("target_pages_source", String(2)))
+classify_jobs.append_constraint(
+    CheckConstraint("target_pages_source IN ('v1', 'v2')", name="target_pages_source")
+)
+# A dashboard's "one project, last N days" (counts per status, confidence histogram) reads the live
+# jobs of its window through this index, and "one document type, last N days" through the next one.
+# (Columns carried in the index would not make it index-only: the view's join to classify_results
+# keeps the job's id needed on PostgreSQL 15, even where the planner drops the join.)
 Index(
     "ix_classify_jobs_live_project_created_at",
     classify_jobs.c.project_id,
     classify_jobs.c.created_at,
-    postgresql_include=["status", "confidence"],
     postgresql_where=text(LIVE),
     sqlite_where=text(LIVE),
 )

@@ -130,9 +130,18 @@ def test_revision_0018_codec_is_the_loaders() -> None:
     assert rev.decode(load.PAYLOAD_CODEC, old, []) == (AWKWARD, None)
 
 
+def _current_jobs(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [
+            dict(r._mapping) for r in conn.execute(text("SELECT * FROM classify_jobs_current ORDER BY id"))
+        ]
+
+
 def test_revision_0018_recodes_payloads_both_ways(db_url: str) -> None:
-    """Down to 0017: every payload back to deflate-1, readable by that revision's codec; up again:
-    zlib-rules-1 against each job's rule set, the same payloads, and the result copies filled."""
+    """Down to 0017: every payload back to deflate-1, readable by that revision's codec, and the
+    parsing configurations a table again with the view's rows; up again: zlib-rules-1 against each
+    job's rule set, the same payloads, configurations and current-jobs rows, and the result copies
+    filled."""
     engine = db.make_engine(db_url)
     try:
         db.upgrade(engine)
@@ -142,8 +151,13 @@ def test_revision_0018_recodes_payloads_both_ways(db_url: str) -> None:
         ids = state.live_job_ids()
         with engine.connect() as conn:
             before = load.stored_payloads(conn, ids)
-        assert len(before) == 40
+        configs, current = rows(engine, "classify_parsing_configs"), _current_jobs(engine)
+        assert len(before) == 40 and 0 < len(configs) < 40, "some jobs have no parsing configuration"
         db.downgrade(engine, "0017")
+        with engine.connect() as conn:
+            table = conn.execute(text("SELECT * FROM classify_parsing_configs ORDER BY job_id"))
+            assert [dict(r._mapping) for r in table] == configs
+        assert "classify_parsing_configs" in inspect(engine).get_table_names()
         with engine.connect() as conn:
             old = [r._mapping for r in conn.execute(text("SELECT * FROM classify_job_payloads"))]
         assert {p["codec"] for p in old} == {"deflate-1"} and "rule_set_id" not in old[0]
@@ -154,6 +168,9 @@ def test_revision_0018_recodes_payloads_both_ways(db_url: str) -> None:
         db.upgrade(engine)
         with engine.connect() as conn:
             assert load.stored_payloads(conn, ids) == before
+        assert rows(engine, "classify_parsing_configs") == configs
+        assert _current_jobs(engine) == current
+        assert "classify_parsing_configs" not in inspect(engine).get_table_names()
         _assert_result_copies(engine)
     finally:
         engine.dispose()

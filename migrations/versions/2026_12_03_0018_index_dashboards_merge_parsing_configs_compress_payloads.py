@@ -1,18 +1,23 @@
-"""Dashboards driven by indexes; payloads compressed against their rules.
+"""Dashboards driven by indexes; the parsing configuration in the job row; payloads compressed
+against their rules.
 
 At 1M jobs with ten times the activity on the same days, three filtered dashboard queries read
 every row of their 7-day window from the heap: one document type (the type is in
-classify_results, the window in classify_jobs: 163 ms), counts per status for one project (47-108
-ms) and a confidence histogram for one project (127 ms, a hash join with every result row).
+classify_results, the window in classify_jobs: 157 ms), counts per status for one project (47-108
+ms) and a confidence histogram for one project (154 ms, a hash join with every result row).
 
 * ``classify_jobs.result_type`` and ``classify_jobs.confidence``: copies of the job's result
   (classify_results stays the table of record; the loader writes both in one transaction).
-  classify_jobs_current reads them from the job row, so its ``result_type``, ``confidence`` and
-  ``matched`` filter on classify_jobs' indexes, and a query that does not ask for ``reasoning``
-  does not join classify_results at all (its key is unique: the planner drops the join).
-* ``ix_classify_jobs_live_project_created_at``: (project_id, created_at) of live jobs, with
-  status and confidence carried in the index on PostgreSQL (INCLUDE): one project's window is an
-  index-only scan. ``ix_classify_jobs_live_result_type_created_at``: one type's window.
+* The parsing configuration moves into the job row (``parsing_configured``, ``lang``,
+  ``max_pages``, ``target_pages``, ``target_pages_source``: it was one row per job, 116 bytes a job
+  with its key and index); ``classify_parsing_configs`` is a view with the table's name, columns
+  and rows.
+* classify_jobs_current reads all of these from the job row and joins classify_results for
+  ``reasoning`` only, so its filters on ``result_type`` and ``confidence`` use classify_jobs'
+  indexes, and a query that does not ask for ``reasoning`` joins nothing (the planner drops a
+  join on a unique key).
+* ``ix_classify_jobs_live_project_created_at`` and ``ix_classify_jobs_live_result_type_created_at``:
+  one project's or one type's window of live jobs.
 * Payload codec ``zlib-rules-1``: the pair ``[v1, v2]`` compressed (zlib, checksummed) against the
   deflate-1 dictionary followed by the job's rules, which both payloads spell out in full and
   which jobs of one classifier share: ~190 bytes a job less. The rule set used is
@@ -86,12 +91,43 @@ def decode(codec: str, data: bytes, rules: Iterable[tuple[str, str]]) -> tuple[A
 
 
 def _jobs_current() -> str:
-    return (
-        R0011._jobs_current()
-        .replace("r.type AS result_type", "j.result_type")
-        .replace("r.confidence,", "j.confidence,")
-        .replace("(r.type IS NOT NULL) AS matched", "(j.result_type IS NOT NULL) AS matched")
-    )
+    """0011's view, reading the result's type and confidence and the parsing configuration from
+    the job row: classify_results is joined for ``reasoning`` only."""
+    view = R0011._jobs_current()
+    for before, after in (
+        ("r.type AS result_type", "j.result_type"),
+        ("    r.confidence,", "    j.confidence,"),
+        ("(r.type IS NOT NULL) AS matched", "(j.result_type IS NOT NULL) AS matched"),
+        ("pc.lang", "j.lang"),
+        ("pc.max_pages", "j.max_pages"),
+        ("pc.target_pages", "j.target_pages"),
+        ("LEFT JOIN classify_parsing_configs AS pc ON pc.job_id = j.id\n", ""),
+    ):
+        assert view.count(before) == 1, before
+        view = view.replace(before, after)
+    return view
+
+
+PARSING_CONFIGS = """
+SELECT id AS job_id, lang, max_pages, target_pages, target_pages_source
+FROM classify_jobs
+WHERE parsing_configured
+"""
+CONFIG_COLUMNS = ("lang", "max_pages", "target_pages", "target_pages_source")
+BACKFILL = f"""
+UPDATE classify_jobs
+SET result_type = s.type, confidence = s.confidence, parsing_configured = s.configured,
+    {", ".join(f"{c} = s.{c}" for c in CONFIG_COLUMNS)}
+FROM (
+    SELECT j.id, r.type, r.confidence, (pc.job_id IS NOT NULL) AS configured,
+           {", ".join(f"pc.{c}" for c in CONFIG_COLUMNS)}
+    FROM classify_jobs AS j
+    LEFT JOIN classify_results AS r ON r.job_id = j.id
+    LEFT JOIN classify_parsing_configs AS pc ON pc.job_id = j.id
+    WHERE r.job_id IS NOT NULL OR pc.job_id IS NOT NULL
+) AS s
+WHERE s.id = classify_jobs.id
+"""
 
 
 def _payloads() -> sa.TableClause:
@@ -168,16 +204,28 @@ def _recode(to_rules_codec: bool) -> None:
 def upgrade() -> None:
     op.add_column("classify_jobs", sa.Column("result_type", sa.String(), nullable=True))
     op.add_column("classify_jobs", sa.Column("confidence", sa.Float(), nullable=True))
-    op.add_column("classify_job_payloads", sa.Column("rule_set_id", sa.Integer(), nullable=True))
-    op.execute(
-        "UPDATE classify_jobs SET result_type = r.type, confidence = r.confidence "
-        "FROM classify_results AS r WHERE r.job_id = classify_jobs.id"
+    op.add_column(
+        "classify_jobs",
+        sa.Column("parsing_configured", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
+    op.add_column("classify_jobs", sa.Column("lang", sa.String(length=16), nullable=True))
+    op.add_column("classify_jobs", sa.Column("max_pages", sa.Integer(), nullable=True))
+    op.add_column("classify_jobs", sa.Column("target_pages", sa.Text(), nullable=True))
+    # With its CHECK (the dropped table's), inline: SQLite adds a column's constraint only so.
+    op.execute(
+        "ALTER TABLE classify_jobs ADD COLUMN target_pages_source VARCHAR(2) "
+        "CONSTRAINT ck_classify_jobs_target_pages_source CHECK (target_pages_source IN ('v1', 'v2'))"
+    )
+    op.add_column("classify_job_payloads", sa.Column("rule_set_id", sa.Integer(), nullable=True))
+    op.execute(BACKFILL)
+    op.execute("DROP VIEW IF EXISTS classify_jobs_current")
+    op.drop_table("classify_parsing_configs")
+    op.execute(f"CREATE VIEW classify_parsing_configs AS {PARSING_CONFIGS}")
+    op.execute(f"CREATE VIEW classify_jobs_current AS {_jobs_current()}")
     op.create_index(
         PROJECT_INDEX,
         "classify_jobs",
         ["project_id", "created_at"],
-        postgresql_include=["status", "confidence"],
         postgresql_where=sa.text(LIVE),
         sqlite_where=sa.text(LIVE),
     )
@@ -188,8 +236,6 @@ def upgrade() -> None:
         postgresql_where=sa.text(LIVE),
         sqlite_where=sa.text(LIVE),
     )
-    op.execute("DROP VIEW IF EXISTS classify_jobs_current")
-    op.execute(f"CREATE VIEW classify_jobs_current AS {_jobs_current()}")
     if not context.is_offline_mode():
         _recode(to_rules_codec=True)
 
@@ -202,10 +248,39 @@ def downgrade() -> None:
         )
     _recode(to_rules_codec=False)
     op.execute("DROP VIEW IF EXISTS classify_jobs_current")
+    op.execute("DROP VIEW IF EXISTS classify_parsing_configs")
+    op.create_table(  # as revision 0001 created it
+        "classify_parsing_configs",
+        sa.Column("job_id", sa.String(), nullable=False),
+        sa.Column("lang", sa.String(length=16), nullable=True),
+        sa.Column("max_pages", sa.Integer(), nullable=True),
+        sa.Column("target_pages", sa.Text(), nullable=True),
+        sa.Column("target_pages_source", sa.String(length=2), nullable=True),
+        sa.CheckConstraint(
+            "target_pages_source IN ('v1', 'v2')",
+            name=op.f("ck_classify_parsing_configs_target_pages_source"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"],
+            ["classify_jobs.id"],
+            name=op.f("fk_classify_parsing_configs_job_id_classify_jobs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("job_id", name=op.f("pk_classify_parsing_configs")),
+    )
+    op.execute(
+        f"INSERT INTO classify_parsing_configs (job_id, {', '.join(CONFIG_COLUMNS)}) {PARSING_CONFIGS}"
+    )
     op.execute(f"CREATE VIEW classify_jobs_current AS {R0011._jobs_current()}")
     op.drop_index(TYPE_INDEX, table_name="classify_jobs")
     op.drop_index(PROJECT_INDEX, table_name="classify_jobs")
     # Native DROP COLUMN on both (SQLite >= 3.35).
     op.execute("ALTER TABLE classify_job_payloads DROP COLUMN rule_set_id")
-    op.execute("ALTER TABLE classify_jobs DROP COLUMN confidence")
-    op.execute("ALTER TABLE classify_jobs DROP COLUMN result_type")
+    for column in (
+        "target_pages_source",
+        *CONFIG_COLUMNS[:3],
+        "parsing_configured",
+        "confidence",
+        "result_type",
+    ):
+        op.execute(f"ALTER TABLE classify_jobs DROP COLUMN {column}")
