@@ -222,20 +222,11 @@ def upgrade() -> None:
     op.drop_table("classify_parsing_configs")
     op.execute(f"CREATE VIEW classify_parsing_configs AS {PARSING_CONFIGS}")
     op.execute(f"CREATE VIEW classify_jobs_current AS {_jobs_current()}")
-    op.create_index(
-        PROJECT_INDEX,
-        "classify_jobs",
-        ["project_id", "created_at"],
-        postgresql_where=sa.text(LIVE),
-        sqlite_where=sa.text(LIVE),
-    )
-    op.create_index(
-        TYPE_INDEX,
-        "classify_jobs",
-        ["result_type", "created_at"],
-        postgresql_where=sa.text(LIVE),
-        sqlite_where=sa.text(LIVE),
-    )
+    for name, first in ((PROJECT_INDEX, "project_id"), (TYPE_INDEX, "result_type")):
+        live = sa.text(LIVE)
+        op.create_index(
+            name, "classify_jobs", [first, "created_at"], postgresql_where=live, sqlite_where=live
+        )
     if not context.is_offline_mode():
         _recode(to_rules_codec=True)
 
