@@ -297,22 +297,23 @@ def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[st
         return
     rule_sets = store_rule_sets(conn, jobs)
     _upsert(conn, classify_jobs, [_job_row(j, rule_sets.get(j.job_id)) for j in jobs], ["id"])
-    _upsert(
-        conn,
-        classify_job_payloads,
-        [
+    # A page's jobs share few rule sets: each set's dictionary is built once (zlib-rules-1).
+    dictionaries: dict[int | None, bytes] = {}
+    payloads = []
+    for j in jobs:
+        set_id = rule_sets.get(j.job_id)
+        if set_id not in dictionaries:
+            dictionaries[set_id] = PAYLOAD_DICTIONARY_1 + rules_dictionary(_rule_pairs(j.rules))
+        v1_raw, v2_raw = j.job.get("v1_raw"), j.job.get("v2_raw")
+        payloads.append(
             {
                 "job_id": j.job_id,
                 "codec": PAYLOAD_CODEC_RULES,
-                "payloads": encode_payloads_with_rules(
-                    j.job.get("v1_raw"), j.job.get("v2_raw"), _rule_pairs(j.rules)
-                ),
-                "rule_set_id": rule_sets.get(j.job_id),
+                "payloads": _compress_pair(v1_raw, v2_raw, 15, dictionaries[set_id]),
+                "rule_set_id": set_id,
             }
-            for j in jobs
-        ],
-        ["job_id"],
-    )
+        )
+    _upsert(conn, classify_job_payloads, payloads, ["job_id"])
     ids = [j.job_id for j in jobs if stored is None or j.job_id in stored]
     for table in CHILD_TABLES if ids else ():
         conn.execute(delete(table).where(_among(conn, table.c.job_id, ids)))
@@ -667,11 +668,16 @@ def payload_text(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def encode_payloads(v1_raw: Any, v2_raw: Any) -> bytes:
-    """A job's two payloads as one ``deflate-1`` value: ``[v1,v2]`` (null for an absent one). One
-    stream, so what v2 repeats of v1 (ids, rules, configuration) is stored once."""
-    z = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, PAYLOAD_DICTIONARY_1)
+def _compress_pair(v1_raw: Any, v2_raw: Any, wbits: int, dictionary: bytes) -> bytes:
+    """``[v1,v2]`` (null for an absent one) as one stream, so what v2 repeats of v1 (ids, rules,
+    configuration) is stored once; ``wbits`` -15: raw deflate, 15: zlib (checksummed)."""
+    z = zlib.compressobj(6, zlib.DEFLATED, wbits, 9, zlib.Z_DEFAULT_STRATEGY, dictionary)
     return z.compress(b"[" + payload_text(v1_raw) + b"," + payload_text(v2_raw) + b"]") + z.flush()
+
+
+def encode_payloads(v1_raw: Any, v2_raw: Any) -> bytes:
+    """A job's two payloads as one ``deflate-1`` value (what the loader wrote before 0018)."""
+    return _compress_pair(v1_raw, v2_raw, -15, PAYLOAD_DICTIONARY_1)
 
 
 #: What the loader writes since revision 0018: zlib (RFC 1950: the dictionary's Adler-32 and the
@@ -691,10 +697,7 @@ def rules_dictionary(rules: Iterable[tuple[str, str]]) -> bytes:
 
 def encode_payloads_with_rules(v1_raw: Any, v2_raw: Any, rules: Iterable[tuple[str, str]]) -> bytes:
     """A job's two payloads as one ``zlib-rules-1`` value, compressed against its rules."""
-    z = zlib.compressobj(
-        6, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, PAYLOAD_DICTIONARY_1 + rules_dictionary(rules)
-    )
-    return z.compress(b"[" + payload_text(v1_raw) + b"," + payload_text(v2_raw) + b"]") + z.flush()
+    return _compress_pair(v1_raw, v2_raw, 15, PAYLOAD_DICTIONARY_1 + rules_dictionary(rules))
 
 
 def decode_payloads(codec: str, data: bytes, rules: Iterable[tuple[str, str]] = ()) -> tuple[Any, Any]:

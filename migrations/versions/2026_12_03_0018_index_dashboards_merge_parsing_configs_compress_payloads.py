@@ -222,8 +222,8 @@ def upgrade() -> None:
     op.drop_table("classify_parsing_configs")
     op.execute(f"CREATE VIEW classify_parsing_configs AS {PARSING_CONFIGS}")
     op.execute(f"CREATE VIEW classify_jobs_current AS {_jobs_current()}")
+    live = sa.text(LIVE)
     for name, first in ((PROJECT_INDEX, "project_id"), (TYPE_INDEX, "result_type")):
-        live = sa.text(LIVE)
         op.create_index(
             name, "classify_jobs", [first, "created_at"], postgresql_where=live, sqlite_where=live
         )
@@ -267,11 +267,5 @@ def downgrade() -> None:
     op.drop_index(PROJECT_INDEX, table_name="classify_jobs")
     # Native DROP COLUMN on both (SQLite >= 3.35).
     op.execute("ALTER TABLE classify_job_payloads DROP COLUMN rule_set_id")
-    for column in (
-        "target_pages_source",
-        *CONFIG_COLUMNS[:3],
-        "parsing_configured",
-        "confidence",
-        "result_type",
-    ):
+    for column in (*CONFIG_COLUMNS, "parsing_configured", "confidence", "result_type"):
         op.execute(f"ALTER TABLE classify_jobs DROP COLUMN {column}")
