@@ -241,20 +241,15 @@ def run_sync(
     SIGINT and SIGTERM cancel the run: every task is cancelled and awaited before the client
     closes, a commit already under way finishes (or never started), the checkpoints stay at the
     last committed page, and InterruptedRun is raised.
+
+    The loop's signal handlers are installed before the run's task exists. With the CLI's own
+    handlers (which raise KeyboardInterrupt at any bytecode) still in place while ``asyncio.run``
+    created its task, a signal landing inside ``loop.call_soon`` during ``Task.__init__`` left a
+    scheduled task that was never registered: it was not cancelled at shutdown, and the closing
+    loop dropped it with "Task was destroyed but it is pending!" on stderr.
     """
 
     async def main() -> SyncResult:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        handled: list[tuple[signal.Signals, Any]] = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                previous = signal.getsignal(sig)
-                loop.add_signal_handler(sig, _on_signal, task)
-                handled.append((sig, previous))
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-                pass
         syncer: Syncer | None = None
         try:
             async with api_factory() as api:
@@ -265,15 +260,47 @@ def run_sync(
                     await asyncio.gather(*syncer.fetches.cancel(), return_exceptions=True)
         except asyncio.CancelledError:
             raise InterruptedRun(INTERRUPTED) from None
-        finally:
-            for sig, previous in handled:
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, previous)  # the CLI's own handlers, not the defaults
 
+    loop = asyncio.new_event_loop()
+    handled: list[tuple[signal.Signals, Any]] = []
+    running: list[asyncio.Task[SyncResult]] = []  # the signal callback runs on the loop: after it is set
     try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                previous = signal.getsignal(sig)
+                loop.add_signal_handler(sig, _on_signal, running)
+                handled.append((sig, previous))
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                pass
+        asyncio.set_event_loop(loop)
+        task = loop.create_task(main())
+        running.append(task)
+        try:
+            return loop.run_until_complete(task)
+        except asyncio.CancelledError:  # cancelled before its first step
+            raise InterruptedRun(INTERRUPTED) from None
+        finally:
+            _shut_down(loop)
+    except KeyboardInterrupt:  # before the loop's handlers were in place, or off the main thread
         raise InterruptedRun(INTERRUPTED) from None
+    finally:
+        for sig, previous in handled:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, previous)  # the CLI's own handlers, not the defaults
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
+    """What ``asyncio.run`` does after its task: cancel and await what is left, close the
+    asynchronous generators, join the worker threads (a commit under way finishes)."""
+    left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in left:
+        t.cancel()
+    if left:
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
 
 
 INTERRUPTED = "interrupted; the last page was rolled back and the checkpoint kept"
@@ -281,7 +308,8 @@ INTERRUPTED = "interrupted; the last page was rolled back and the checkpoint kep
 signalled = False
 
 
-def _on_signal(task: asyncio.Task[Any]) -> None:
+def _on_signal(running: list[asyncio.Task[Any]]) -> None:
     global signalled
     signalled = True
-    task.cancel()
+    for task in running:
+        task.cancel()

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import logging
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
 from etl import db, load, schema
+from etl.errors import InterruptedRun
 from etl.simulator import Faults, SimServer, SimState
 from tests.conftest import clean_env
-from tests.support import API_KEY, assert_tables_equal_truth, rows
+from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
 
 N_JOBS = 300  # page size 50: 6 pages
 CLI = [sys.executable, "-m", "etl"]
@@ -255,3 +261,46 @@ def test_twenty_signals_at_random_points_never_print_a_traceback(db_url: str, si
     engine = db.make_engine(db_url)
     assert_tables_equal_truth(engine, sim.state)
     engine.dispose()
+
+
+class _SignalInFirstCallSoon(asyncio.SelectorEventLoop):
+    """A loop that receives SIGINT inside its first ``call_soon``, after the callback is queued:
+    the moment ``Task.__init__`` schedules the run's first step, before it registers the task."""
+
+    fired = False
+
+    def call_soon(self, callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
+        handle = super().call_soon(callback, *args, context=context)
+        if not self.fired and threading.current_thread() is threading.main_thread():
+            self.fired = True
+            signal.raise_signal(signal.SIGINT)
+        return handle
+
+
+class _Policy(asyncio.DefaultEventLoopPolicy):
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return _SignalInFirstCallSoon()
+
+
+def test_a_signal_while_the_run_task_is_created_is_a_clean_interrupt(
+    engine: Engine, sim: SimServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The CI failure of stop 23: with the CLI's handler (it raises KeyboardInterrupt, as
+    ``etl.entry`` installs) in place while the run's task was created, the interrupt left a queued,
+    unregistered task that the closing loop dropped: "Task was destroyed but it is pending!" on
+    stderr after the one-line message. The loop's handlers now come first: the signal cancels the
+    task, the run ends with InterruptedRun, and asyncio logs nothing."""
+
+    def raising(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, raising)
+    monkeypatch.setattr(asyncio.events, "get_event_loop_policy", lambda: _Policy())
+    try:
+        with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(InterruptedRun):
+            sync(engine, sim.url)
+        gc.collect()  # a dropped pending task logs when it is collected
+        assert signal.getsignal(signal.SIGINT) is raising, "the caller's handler is restored"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
