@@ -276,6 +276,8 @@ class ClassifyApi:
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.stats = RequestStats()
+        #: The v2 GETs' encoded query strings by their parameters (list pages each have a token: not kept).
+        self._queries: dict[tuple[tuple[str, Any], ...], str] = {}
         #: Cleared for the run when the service rejects ``expand=usage``.
         self.expand_usage = True
         # 0.5 s, 1, 2, 4, 8 (capped), each plus up to 0.5 s of jitter so clients do not retry in step.
@@ -348,9 +350,18 @@ class ClassifyApi:
 
     async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         self.stats.count(endpoint)
-        # An absolute URL and no empty params: httpx then skips merging them with the client's base
-        # URL, which costs more client CPU than the rest of building the request (~100 µs a request).
-        request = self._client.build_request("GET", httpx.URL(self.base_url + path), params=params or None)
+        # An absolute URL with its query already encoded: httpx then merges nothing (merging params
+        # into a URL cost half of building a request: ~75 µs of its ~150 µs here).
+        url = self.base_url + path
+        if params:
+            key = tuple(params)
+            query = self._queries.get(key)
+            if query is None:  # httpx's own encoding; the v2 GETs of a scope share theirs
+                query = str(httpx.QueryParams(params))
+                if endpoint == "v2_get":
+                    self._queries[key] = query
+            url += "?" + query
+        request = self._client.build_request("GET", url)
         response = await self._client.send(request, stream=True)
         try:
             status = response.status_code

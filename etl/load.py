@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -196,6 +197,21 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+def jsonb_text(rows: list[dict[str, Any]]) -> str:
+    """A batch of rows as the JSON text of one JSONB parameter. orjson (a tenth of json.dumps's CPU
+    here: this was a tenth of a cold sync's client CPU) encodes timestamps as ISO 8601 itself, and
+    the rest through ``_json_default``. It writes a non-finite float as null where json.dumps
+    refused: no row holds one (``confidence`` is validated finite, credits are Decimals, which
+    ``_json_default`` refuses when not finite, quarantined payloads have theirs escaped), and a
+    test holds the two encodings equal."""
+    try:
+        return orjson.dumps(rows, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        # What orjson cannot encode (an integer beyond 64 bits in a quarantined payload) or what
+        # _json_default refuses: json.dumps encodes the one and raises the other's error as before.
+        return json.dumps(rows, default=_json_default, separators=(",", ":"), allow_nan=False)
+
+
 def _pg_insert_json(
     conn: Connection,
     table: Table,
@@ -217,7 +233,7 @@ def _pg_insert_json(
     if conflict_keys:
         sets = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
         sql += f" ON CONFLICT ({', '.join(quote(k) for k in conflict_keys)}) DO UPDATE SET {sets}"
-    payload = json.dumps(rows, default=_json_default, separators=(",", ":"), allow_nan=False)
+    payload = jsonb_text(rows)
     conn.execute(text(sql), {"rows": payload})
 
 
@@ -771,7 +787,7 @@ def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         cols = ", ".join(quote(c) for c in rows[0])
         keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
         name = quote(table.name)
-        payload = json.dumps(rows, default=_json_default, separators=(",", ":"), allow_nan=False)
+        payload = jsonb_text(rows)
         conn.execute(
             text(
                 f"INSERT INTO {name} ({cols}) SELECT {cols} "

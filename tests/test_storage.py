@@ -544,3 +544,36 @@ def test_revision_0016_moves_rules_to_rule_sets_and_back(engine: Engine) -> None
         rules_of.setdefault(r["rule_set_id"], []).append(r)
     assert all(s["digest"] == load.rule_set_digest(rules_of[s["id"]]) for s in sets)
     _assert_stats_current(engine)
+
+
+def test_jsonb_text_reads_back_as_json_dumps_did() -> None:
+    """The JSONB parameter is encoded by orjson since issue 14; PostgreSQL must read the same
+    values as from the json.dumps text it replaced: timestamps (aware, naive, with and without
+    microseconds), Decimals as digit strings, bytes as bytea hex, text beyond ASCII, nulls, floats;
+    and a non-finite Decimal is still refused."""
+    import json
+    from datetime import datetime
+    from decimal import Decimal
+
+    from etl.load import _json_default, jsonb_text
+
+    rows = [
+        {
+            "at": datetime(2026, 12, 3, 10, 0, 0, tzinfo=UTC),
+            "micro": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+            "naive": datetime(2026, 1, 2, 3, 4, 5),
+            "credits": Decimal("12.3400"),
+            "payload": b"\x00\xffzlib",
+            "text": 'Ünïcødé \u2028 "quoted" \\ back',
+            "confidence": 0.1 + 0.2,
+            "big": 2**62,
+            "none": None,
+            "flag": True,
+        }
+    ]
+    old = json.dumps(rows, default=_json_default, separators=(",", ":"), allow_nan=False)
+    assert json.loads(jsonb_text(rows)) == json.loads(old)
+    with pytest.raises(ValueError, match="non-finite"):
+        jsonb_text([{"credits": Decimal("NaN")}])
+    beyond = [{"raw": {"n": 10**30, 1: "int key"}}]  # a quarantined payload's integer: json.dumps's path
+    assert json.loads(jsonb_text(beyond)) == [{"raw": {"n": 10**30, "1": "int key"}}]
