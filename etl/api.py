@@ -53,6 +53,7 @@ _JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{}]', re.DOTALL)
 #: Bytes of a job id sent as they are; every other byte is percent-encoded, "." included, so
 #: that an id is always one opaque path segment ("..", "." and "a;b" are ids, not path syntax).
 _ID_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")
+_ID_ALL_SAFE = re.compile(r"[A-Za-z0-9_~-]+", re.ASCII)
 
 
 #: Query parameters: a mapping, or pairs when a key repeats (``job_ids``).
@@ -65,6 +66,8 @@ def _pairs(params: Params) -> list[tuple[str, str]]:
 
 def quote_id(job_id: str) -> str:
     """The job id as one path segment: every byte of its UTF-8 outside [A-Za-z0-9-_~] as %XX."""
+    if _ID_ALL_SAFE.fullmatch(job_id):  # the usual id (a UUID): nothing to escape
+        return job_id
     return "".join(chr(b) if b in _ID_SAFE else f"%{b:02X}" for b in job_id.encode("utf-8", "surrogatepass"))
 
 
