@@ -147,8 +147,14 @@ def _cut_deep(content: bytes, keep: int = JSON_KEEP_DEPTH) -> bytes:
 
 
 #: 19 digits in a row: perhaps an integer beyond 64 bits (all of 18 digits fit), which json reads
-#: exactly and orjson as a float. A long digit run in a string only costs the slower parser.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+#: exactly and orjson as a float. A long digit run in a string only costs the slower parser. Found by
+#: mapping every digit to "0" and the rest to "." (a regex took eight times orjson's parse).
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
+_LONG_NUMBER = b"0" * 19
+
+
+def _has_long_number(content: bytes) -> bool:
+    return _LONG_NUMBER in content.translate(_DIGITS_ONLY)
 
 
 def _loads(content: bytes) -> Any:
@@ -158,7 +164,7 @@ def _loads(content: bytes) -> Any:
     must not make the whole page unreadable: the walk would stop there on every run (blocked
     for good); cut, the item is refused by ``etl.normalize`` and quarantined under its id, the
     rest of the page loads. A body still unreadable raises RecursionError."""
-    if _LONG_NUMBER.search(content) is None:  # orjson reads an integer beyond 64 bits as a float
+    if not _has_long_number(content):  # orjson reads an integer beyond 64 bits as a float
         try:
             return orjson.loads(content)
         except orjson.JSONDecodeError:
