@@ -38,7 +38,9 @@ from etl.errors import (
     ListRouteGone,
     PageTokenRejected,
 )
+from etl.firstpage import LIST_PATHS, Source, list_query
 from etl.models import Page
+from etl.prefetch import Prefetch
 
 MAX_BODY_BYTES = 32_000_000
 #: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
@@ -156,8 +158,6 @@ def _loads(content: bytes) -> Any:
 
 log = logging.getLogger("etl.api")
 
-Source = Literal["v1", "v2"]
-LIST_PATHS: dict[str, str] = {"v1": "/api/v1/classifier/jobs", "v2": "/api/v2/classify"}
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 MAX_RETRY_AFTER_S = 60.0
 
@@ -278,6 +278,9 @@ class ClassifyApi:
         self.stats = RequestStats()
         #: Cleared for the run when the service rejects ``expand=usage``.
         self.expand_usage = True
+        #: The run's first list request, sent at start-up (``etl.prefetch``): its answer stands for
+        #: this client's first request if that is exactly the same request; looked at once.
+        self.prefetched: Prefetch | None = None
         # 0.5 s, 1, 2, 4, 8 (capped), each plus up to 0.5 s of jitter so clients do not retry in step.
         self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
             0, backoff_initial
@@ -351,7 +354,10 @@ class ClassifyApi:
         # An absolute URL and no empty params: httpx then skips merging them with the client's base
         # URL, which costs more client CPU than the rest of building the request (~100 µs a request).
         request = self._client.build_request("GET", httpx.URL(self.base_url + path), params=params or None)
-        response = await self._client.send(request, stream=True)
+        prefetched, self.prefetched = self.prefetched, None
+        response = await prefetched.take(request) if prefetched is not None else None
+        if response is None:
+            response = await self._client.send(request, stream=True)
         try:
             status = response.status_code
             should = response.headers.get("x-should-retry", "").lower()
@@ -388,10 +394,7 @@ class ClassifyApi:
 
         The walk's end must be proven: ``next_page_token`` null, ``""`` or absent, or no items.
         A token of another type (a number, an object) makes the page untrusted."""
-        path = LIST_PATHS[source]
-        query: list[tuple[str, Any]] = [*_pairs(params), ("page_size", str(page_size))]
-        if page_token:
-            query.append(("page_token", page_token))
+        path, query = list_query(source, _pairs(params), page_token=page_token, page_size=page_size)
         try:
             status, body = await self._get_json(f"{source}_list", path, query)
         except UnusableBody as exc:
@@ -480,4 +483,4 @@ def _raise_for(
     raise FatalApiError(f"{path}: HTTP {status}: {detail}", status=status)
 
 
-__all__ = ["ApiError", "ClassifyApi", "RequestStats", "retry_after_seconds"]
+__all__ = ["LIST_PATHS", "ApiError", "ClassifyApi", "RequestStats", "Source", "retry_after_seconds"]
