@@ -3,10 +3,13 @@ imports, is used only when it is exactly the run's first request, and never chan
 
 from __future__ import annotations
 
+import signal
 import socket
+import time
 from typing import Any
 
 import httpx
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
@@ -16,6 +19,7 @@ from etl.runs import utcnow
 from etl.simulator import Faults, SimServer, SimState
 from tests.support import API_KEY, assert_tables_equal_truth, sync
 from tests.test_cli import sync_args
+from tests.test_process import EARLY, INTERRUPTED_LINE, start_sync
 
 
 def _settings(base_url: str, database_url: str, **values: Any) -> Settings:
@@ -159,3 +163,25 @@ def test_behind_head_nothing_is_predicted(sqlite_url: str) -> None:
         engine.dispose()
     assert prefetch.read_state(sqlite_url, "default") is not None
     assert prefetch.start(_settings("http://127.0.0.1:9", sqlite_url), monitored=False) is None
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.5])
+def test_a_signal_while_the_prefetch_is_in_flight_is_a_clean_interrupt(
+    engine: Engine, db_url: str, delay: float
+) -> None:
+    """SIGINT / SIGTERM while the prefetched request hangs (during the imports after it, or while the
+    run waits for its answer): the one-line message and exit 1, never a traceback."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with socket.create_server(("127.0.0.1", 0)) as hanging:  # accepts, never answers
+            proc = start_sync(db_url, f"http://127.0.0.1:{hanging.getsockname()[1]}")
+            hanging.settimeout(30)
+            conn, _ = hanging.accept()  # the prefetch is on the wire
+            time.sleep(delay)
+            proc.send_signal(sig)
+            try:
+                _out, err = proc.communicate(timeout=10)  # at once, not when the request times out
+            finally:
+                proc.kill()
+                conn.close()
+        assert "Traceback" not in err, err
+        assert proc.returncode == 1 and err.strip() in (INTERRUPTED_LINE, EARLY), err
