@@ -39,7 +39,9 @@ from etl.errors import (
     ListRouteGone,
     PageTokenRejected,
 )
+from etl.firstpage import LIST_PATHS, Source, list_query
 from etl.models import Page
+from etl.prefetch import Prefetch
 
 MAX_BODY_BYTES = 32_000_000
 #: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
@@ -177,8 +179,6 @@ def _loads(content: bytes) -> Any:
 
 log = logging.getLogger("etl.api")
 
-Source = Literal["v1", "v2"]
-LIST_PATHS: dict[str, str] = {"v1": "/api/v1/classifier/jobs", "v2": "/api/v2/classify"}
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 MAX_RETRY_AFTER_S = 60.0
 
@@ -330,6 +330,9 @@ class ClassifyApi:
         self._queries: dict[tuple[tuple[str, Any], ...], str] = {}
         #: Cleared for the run when the service rejects ``expand=usage``.
         self.expand_usage = True
+        #: The run's first list request, sent at start-up (``etl.prefetch``): its answer stands for
+        #: this client's first request if that is exactly the same request; looked at once.
+        self.prefetched: Prefetch | None = None
         # 0.5 s, 1, 2, 4, 8 (capped), each plus up to 0.5 s of jitter so clients do not retry in step.
         self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
             0, backoff_initial
@@ -421,8 +424,11 @@ class ClassifyApi:
         # request and response built per response: ~5% of a cold sync's CPU), auth flows and
         # redirects, none of which this API uses (a bearer key; redirects are not followed).
         request = httpx.Request("GET", url, headers=self._headers, extensions=self._extensions)
-        response = await self._transport.handle_async_request(request)
-        response.request = request
+        prefetched, self.prefetched = self.prefetched, None
+        response = await prefetched.take(request) if prefetched is not None else None
+        if response is None:
+            response = await self._transport.handle_async_request(request)
+            response.request = request
         try:
             status = response.status_code
             should = response.headers.get("x-should-retry", "").lower()
@@ -459,10 +465,7 @@ class ClassifyApi:
 
         The walk's end must be proven: ``next_page_token`` null, ``""`` or absent, or no items.
         A token of another type (a number, an object) makes the page untrusted."""
-        path = LIST_PATHS[source]
-        query: list[tuple[str, Any]] = [*_pairs(params), ("page_size", str(page_size))]
-        if page_token:
-            query.append(("page_token", page_token))
+        path, query = list_query(source, _pairs(params), page_token=page_token, page_size=page_size)
         try:
             status, body = await self._get_json(f"{source}_list", path, query)
         except UnusableBody as exc:
@@ -551,4 +554,4 @@ def _raise_for(
     raise FatalApiError(f"{path}: HTTP {status}: {detail}", status=status)
 
 
-__all__ = ["ApiError", "ClassifyApi", "RequestStats", "retry_after_seconds"]
+__all__ = ["LIST_PATHS", "ApiError", "ClassifyApi", "RequestStats", "Source", "retry_after_seconds"]

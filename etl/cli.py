@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import sys
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from etl.api import ClassifyApi
+    from etl.prefetch import Prefetch
     from etl.sync import PageCallback, SyncOptions, SyncResult
 
 log = logging.getLogger("etl")
@@ -230,6 +230,8 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
     is a setting another command takes is left for that command, so that one file serves them all."""
     if not path:
         return None
+    import tomllib
+
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -305,15 +307,16 @@ def sync_options(settings: Settings, *, dry_run: bool) -> SyncOptions:
     return SyncOptions(**{k: v for k, v in values.items() if k in names})
 
 
-def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
-    """The client the sync opens, built from Settings only."""
+def api_factory(settings: Settings, prefetched: Prefetch | None = None) -> Callable[[], ClassifyApi]:
+    """The client the sync opens, built from Settings only; it may take the answer of the start-up
+    prefetch for its first request (``etl.prefetch``)."""
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ConfigError("no API key: pass --api-key or set LLAMA_CLOUD_API_KEY")
     key = settings.api_key.get_secret_value()
     from etl.api import ClassifyApi
 
     def make() -> ClassifyApi:
-        return ClassifyApi(
+        api = ClassifyApi(
             base_url=settings.base_url,
             api_key=key,
             request_timeout=settings.request_timeout,
@@ -322,6 +325,8 @@ def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
             max_connections=settings.concurrency + 2,
             verify=settings.verify_tls,
         )
+        api.prefetched = prefetched
+        return api
 
     return make
 
@@ -346,12 +351,18 @@ def connect(database_url: str, *, must_exist: bool = False) -> Engine:
     return engine
 
 
-def do_sync(settings: Settings, *, dry_run: bool = False, on_page: PageCallback | None = None) -> SyncResult:
+def do_sync(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    on_page: PageCallback | None = None,
+    prefetched: Prefetch | None = None,
+) -> SyncResult:
     """Migrate, then walk every scope. Shared by ``sync`` and ``demo``."""
     from etl import db
     from etl.sync import build_scopes, run_sync
 
-    factory = api_factory(settings)
+    factory = api_factory(settings, prefetched)
     engine = connect(settings.database_url.get_secret_value())
     try:
         if dry_run:
@@ -414,10 +425,15 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     1 failure (or interrupted); 4 another sync holds the lock; 2 configuration or usage error.
     """
     lean_http()
+    settings = build_settings(**values)
+    # The first list page is asked for now, before SQLAlchemy, aiohttp and the models are imported
+    # (most of a second); the run uses the answer only if its first request is exactly this one.
+    from etl import prefetch
+
+    prefetched = prefetch.start(settings, monitored=_monitored(settings, dry_run=dry_run))
     from etl.logs import PageReporter, setup_logging
     from etl.report import summary_dict, summary_text
 
-    settings = build_settings(**values)
     setup_logging(verbose, quiet, settings.log_format)
     text_logs = settings.log_format == "text"
     show = (
@@ -427,7 +443,7 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     code, summary, message = EXIT_FAILED, None, None
     try:
         with PageReporter(show_progress=show) as reporter:
-            result = do_sync(settings, dry_run=dry_run, on_page=reporter)
+            result = do_sync(settings, dry_run=dry_run, on_page=reporter, prefetched=prefetched)
         summary, code = summary_dict(result), exit_code(result)
     except (Exception, KeyboardInterrupt) as exc:
         known = error_exit(exc)
@@ -448,10 +464,14 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     sys.exit(code)
 
 
+def _monitored(settings: Settings, *, dry_run: bool) -> bool:
+    return not dry_run and bool(settings.ping_url or settings.notify_url or settings.metrics_file)
+
+
 def _monitor(settings: Settings, *, dry_run: bool) -> Any:
     """Cron-monitor pings, notifications and the metrics file around a run (each optional; a dry
     run is never monitored). Imported only when asked for: it costs start-up time."""
-    if dry_run or not (settings.ping_url or settings.notify_url or settings.metrics_file):
+    if not _monitored(settings, dry_run=dry_run):
         return None
     from sqlalchemy.engine import make_url
 

@@ -8,9 +8,7 @@ The migrations ship inside the package (``etl.migrations``, mapped from the repo
 
 from __future__ import annotations
 
-import re
 from functools import cache
-from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from etl.config import SUPPORTED_HINT
 from etl.errors import ConfigError
+from etl.revisions import head_from_files, migrations_dir
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -105,12 +104,6 @@ def _batch_executemany(engine: Engine) -> None:
     engine.dialect.use_insertmanyvalues_wo_returning = True
 
 
-def migrations_dir() -> Path:
-    """The Alembic script directory inside the installed package (a real directory: Alembic needs one)."""
-    with as_file(files("etl.migrations")) as path:
-        return Path(path)
-
-
 def alembic_config(engine: Engine | None = None) -> Config:
     """Alembic's config pointing at the packaged migrations; the engine goes to env.py via attributes."""
     from alembic.config import Config
@@ -141,25 +134,11 @@ def _has_table(conn: Any, name: str) -> bool:
     return bool(inspect(conn).has_table(name))
 
 
-_REVISION = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*['\"]([^'\"]+)['\"]", re.M)
-_DOWN = re.compile(r"^down_revision(?:\s*:[^=]*)?=\s*(.+)$", re.M)
-
-
 @cache
 def head_revision() -> str:
-    """The head of the revision files, from their ``revision`` / ``down_revision`` lines (no Alembic
-    import); Alembic decides only if that reading is ambiguous."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (migrations_dir() / "versions").glob("[!_]*.py"):
-        source = path.read_text(encoding="utf-8")
-        rev, down = _REVISION.search(source), _DOWN.search(source)
-        if rev is None or down is None:
-            return _alembic_head()
-        revisions.add(rev.group(1))
-        parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else _alembic_head()
+    """The head of the revision files, from their headers (no Alembic import); Alembic decides only
+    if that reading is ambiguous."""
+    return head_from_files() or _alembic_head()
 
 
 def _alembic_head() -> str:

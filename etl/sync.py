@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine
 from etl import load, runs
 from etl.api import ClassifyApi, Source
 from etl.errors import AuthError, ConfigError, DatabaseError, FatalApiError, InterruptedRun, ListRouteGone
+from etl.firstpage import Scope, build_scopes, scope_source
 from etl.locks import LockGuard, scope_locks
 from etl.pages import Fetches, PagePlanner
 from etl.plans import MASS_DELETE_SHARE, ScopePlans
@@ -44,25 +45,6 @@ log = logging.getLogger("etl.sync")
 __all__ = [
     "MASS_DELETE_SHARE", "PageCallback", "Scope", "SyncOptions", "SyncResult", "build_scopes", "run_sync",
 ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Scope:
-    """A slice of the API walked on its own, with its own checkpoints."""
-
-    key: str
-    params: dict[str, str]
-
-
-def build_scopes(project_ids: Sequence[str], organization_id: str | None) -> list[Scope]:
-    """One scope per project (filtered by the organization too, if given), else the organization,
-    else the key's default scope."""
-    org = {"organization_id": organization_id} if organization_id else {}
-    if project_ids:
-        return [Scope(f"project:{p}", {"project_id": p, **org}) for p in dict.fromkeys(project_ids)]
-    if organization_id:
-        return [Scope(f"organization:{organization_id}", org)]
-    return [Scope("default", {})]
 
 
 @dataclass
@@ -155,7 +137,7 @@ class Syncer:
         source = self.options.source
         if source == "auto":
             with self.engine.connect() as conn:
-                source = "v2" if load.chosen_source(conn, scope.key) == "v2" else "v1"
+                source = scope_source(source, load.chosen_source(conn, scope.key))
         report.source = source
         if self.options.partition and source != "v2":
             raise ConfigError(

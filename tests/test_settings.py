@@ -12,10 +12,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from pydantic import SecretStr
 
 from etl import cli, db
-from etl.config import Settings, declared, parse_created_after, parse_created_before, parse_duration
+from etl.config import (
+    SecretStr,
+    Settings,
+    declared,
+    parse_created_after,
+    parse_created_before,
+    parse_duration,
+)
 from etl.sync import SyncOptions
 
 
