@@ -243,34 +243,71 @@ def run_sync(
         except asyncio.CancelledError:
             raise InterruptedRun(INTERRUPTED) from None
 
-    loop = asyncio.new_event_loop()
-    handled: list[tuple[signal.Signals, Any]] = []
-    running: list[asyncio.Task[SyncResult]] = []  # the signal callback runs on the loop: after it is set
+    # While the loop is built and torn down, a signal is only noted (``held``): the CLI's handlers
+    # raise KeyboardInterrupt at any bytecode, and one landing inside the loop's constructor left a
+    # half-built loop that complained at exit ("Exception ignored ... _thread_id").
+    held: list[int] = []
+    previous = _hold_signals(held)
     try:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                previous = signal.getsignal(sig)
-                loop.add_signal_handler(sig, _on_signal, running)
-                handled.append((sig, previous))
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-                pass
+        loop = asyncio.new_event_loop()
+    except BaseException:
+        _restore_signals(previous)
+        raise
+    running: list[asyncio.Task[SyncResult]] = []  # the signal callback runs on the loop: after it is set
+    result: SyncResult | None = None
+    try:
+        for sig in previous:
+            loop.add_signal_handler(sig, _on_signal, running)  # in place of the holding handler
         asyncio.set_event_loop(loop)
         task = loop.create_task(main())
         running.append(task)
+        if held:  # a signal while the loop was being built
+            _on_signal(running)
         try:
-            return loop.run_until_complete(task)
+            result = loop.run_until_complete(task)
         except asyncio.CancelledError:  # cancelled before its first step
             raise InterruptedRun(INTERRUPTED) from None
         finally:
             _shut_down(loop)
-    except KeyboardInterrupt:  # before the loop's handlers were in place, or off the main thread
+    except KeyboardInterrupt:  # off the main thread (no handlers of ours), or in a teardown step
         raise InterruptedRun(INTERRUPTED) from None
     finally:
-        for sig, previous in handled:
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, previous)  # the CLI's own handlers, not the defaults
+        for sig in previous:
+            loop.remove_signal_handler(sig)  # the defaults, for a moment: hold again before closing
+            signal.signal(sig, _hold(held))
         asyncio.set_event_loop(None)
         loop.close()
+        _restore_signals(previous)  # the CLI's own handlers, not the defaults
+    assert result is not None  # run_until_complete returned it, or raised
+    return result
+
+
+def _hold(held: list[int]) -> Callable[[int, Any], None]:
+    def note(signum: int, _frame: Any) -> None:
+        held.append(signum)
+
+    return note
+
+
+def _hold_signals(held: list[int]) -> dict[signal.Signals, Any]:
+    """Note SIGTERM and SIGINT in ``held`` instead of acting on them; the handlers replaced, by
+    signal (none off the main thread, where handlers cannot be set)."""
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _hold(held))
+    except ValueError:  # not the main thread
+        _restore_signals(previous)
+        return {}
+    except BaseException:  # SIGINT between the two: it interrupts as before, nothing left held
+        _restore_signals(previous)
+        raise
+    return previous
+
+
+def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
