@@ -277,9 +277,37 @@ class _SignalInFirstCallSoon(asyncio.SelectorEventLoop):
         return handle
 
 
-class _Policy(asyncio.DefaultEventLoopPolicy):
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return _SignalInFirstCallSoon()
+def _sync_signalled_in(
+    loop_class: type[asyncio.AbstractEventLoop],
+    engine: Engine,
+    sim: SimServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A sync whose event loops are ``loop_class``, under a SIGINT handler that raises
+    KeyboardInterrupt as ``etl.entry``'s does: it must end in InterruptedRun, restore the handler,
+    and leave nothing unraisable and nothing logged by asyncio."""
+
+    class Policy(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self) -> asyncio.AbstractEventLoop:
+            return loop_class()
+
+    def raising(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    previous = signal.signal(signal.SIGINT, raising)
+    monkeypatch.setattr(asyncio.events, "get_event_loop_policy", lambda: Policy())
+    try:
+        with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(InterruptedRun):
+            sync(engine, sim.url)
+        gc.collect()  # a dropped pending task, or a half-built loop, speaks when it is collected
+        assert signal.getsignal(signal.SIGINT) is raising, "the caller's handler is restored"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert unraisable == []
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 
 
 def test_a_signal_while_the_run_task_is_created_is_a_clean_interrupt(
@@ -290,20 +318,7 @@ def test_a_signal_while_the_run_task_is_created_is_a_clean_interrupt(
     unregistered task that the closing loop dropped: "Task was destroyed but it is pending!" on
     stderr after the one-line message. The loop's handlers now come first: the signal cancels the
     task, the run ends with InterruptedRun, and asyncio logs nothing."""
-
-    def raising(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, raising)
-    monkeypatch.setattr(asyncio.events, "get_event_loop_policy", lambda: _Policy())
-    try:
-        with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(InterruptedRun):
-            sync(engine, sim.url)
-        gc.collect()  # a dropped pending task logs when it is collected
-        assert signal.getsignal(signal.SIGINT) is raising, "the caller's handler is restored"
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    _sync_signalled_in(_SignalInFirstCallSoon, engine, sim, monkeypatch, caplog)
 
 
 class _SignalInConstructor(asyncio.SelectorEventLoop):
@@ -315,11 +330,6 @@ class _SignalInConstructor(asyncio.SelectorEventLoop):
         super().__init__()
 
 
-class _ConstructorPolicy(asyncio.DefaultEventLoopPolicy):
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return _SignalInConstructor()
-
-
 def test_a_signal_while_the_loop_is_built_is_a_clean_interrupt(
     engine: Engine, sim: SimServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -327,21 +337,5 @@ def test_a_signal_while_the_loop_is_built_is_a_clean_interrupt(
     with the CLI's raising handler in place, the half-built loop printed "Exception ignored ...
     AttributeError: _thread_id" when collected. Signals are held while the loop is built: the run
     is cancelled before its first step, InterruptedRun, nothing unraisable, nothing logged."""
-
-    def raising(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    unraisable: list[Any] = []
-    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
-    previous = signal.signal(signal.SIGINT, raising)
-    monkeypatch.setattr(asyncio.events, "get_event_loop_policy", lambda: _ConstructorPolicy())
-    try:
-        with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(InterruptedRun):
-            sync(engine, sim.url)
-        gc.collect()
-        assert signal.getsignal(signal.SIGINT) is raising, "the caller's handler is restored"
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert unraisable == []
-    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    _sync_signalled_in(_SignalInConstructor, engine, sim, monkeypatch, caplog)
     assert rows(engine, "etl_checkpoints") == [], "cancelled before its first step: nothing written"
