@@ -277,7 +277,7 @@ class _SignalInFirstCallSoon(asyncio.SelectorEventLoop):
         return handle
 
 
-def _sync_signalled_in(
+def check_sync_signalled_in(
     loop_class: type[asyncio.AbstractEventLoop],
     engine: Engine,
     sim: SimServer,
@@ -318,7 +318,7 @@ def test_a_signal_while_the_run_task_is_created_is_a_clean_interrupt(
     unregistered task that the closing loop dropped: "Task was destroyed but it is pending!" on
     stderr after the one-line message. The loop's handlers now come first: the signal cancels the
     task, the run ends with InterruptedRun, and asyncio logs nothing."""
-    _sync_signalled_in(_SignalInFirstCallSoon, engine, sim, monkeypatch, caplog)
+    check_sync_signalled_in(_SignalInFirstCallSoon, engine, sim, monkeypatch, caplog)
 
 
 class _SignalInConstructor(asyncio.SelectorEventLoop):
@@ -337,5 +337,5 @@ def test_a_signal_while_the_loop_is_built_is_a_clean_interrupt(
     with the CLI's raising handler in place, the half-built loop printed "Exception ignored ...
     AttributeError: _thread_id" when collected. Signals are held while the loop is built: the run
     is cancelled before its first step, InterruptedRun, nothing unraisable, nothing logged."""
-    _sync_signalled_in(_SignalInConstructor, engine, sim, monkeypatch, caplog)
+    check_sync_signalled_in(_SignalInConstructor, engine, sim, monkeypatch, caplog)
     assert rows(engine, "etl_checkpoints") == [], "cancelled before its first step: nothing written"
