@@ -116,9 +116,11 @@ def _start(settings: Settings, *, monitored: bool) -> Prefetch | None:
     if settings.api_key is None or not settings.api_key.get_secret_value():
         return None
     scope = scopes[0]
-    state = read_state(settings.database_url.get_secret_value(), scope.key)
-    head = head_from_files()
-    if state is None or head is None or state.revision != head:
+    head = head_from_files()  # read once: the revision files are parsed, not imported
+    if head is None:
+        return None
+    state = read_state(settings.database_url.get_secret_value(), scope.key, head)
+    if state is None or state.revision != head:
         return None  # no database yet, or a schema to migrate: the run's state is not known yet
     source = scope_source(settings.list_source, state.chosen_source)
     if source != "v1":
@@ -197,21 +199,22 @@ class State:
 Query = Callable[[str, tuple[str, ...]], list[Any]]
 
 
-def read_state(url: str, scope: str) -> State | None:
-    """The schema revision, and at head the scope's recorded list source and v1 token; None when the
-    URL is not one of the plain forms read here, or the database is not there."""
+def read_state(url: str, scope: str, head: str) -> State | None:
+    """The schema revision, and at ``head`` (the revision files' head) the scope's recorded list
+    source and v1 token; None when the URL is not one of the plain forms read here, or the database
+    is not there."""
     scheme, _, rest = url.partition("://")
     if scheme in ("sqlite", "sqlite+pysqlite"):
-        return _sqlite_state(rest, scope)
+        return _sqlite_state(rest, scope, head)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-        return _pg_state("postgresql://" + rest, scope)
+        return _pg_state("postgresql://" + rest, scope, head)
     return None
 
 
-def _read(query: Query, p: str, scope: str) -> State:
+def _read(query: Query, p: str, scope: str, head: str) -> State:
     found = query("SELECT version_num FROM alembic_version", ())
     revision = found[0][0] if len(found) == 1 else None
-    if revision is None or revision != head_from_files():
+    if revision is None or revision != head:
         return State(revision, None, None)  # the tables read below may not be there yet
     source = query(f"SELECT list_source FROM etl_scope_sources WHERE scope = {p}", (scope,))
     token = query(
@@ -220,7 +223,7 @@ def _read(query: Query, p: str, scope: str) -> State:
     return State(revision, source[0][0] if source else None, token[0][0] if token else None)
 
 
-def _sqlite_state(rest: str, scope: str) -> State | None:
+def _sqlite_state(rest: str, scope: str, head: str) -> State | None:
     # sqlite:///relative.db and sqlite:////absolute.db; a query string or memory database is not read.
     if not rest.startswith("/") or "?" in rest or "%" in rest or rest in ("/", "/:memory:"):
         return None
@@ -229,13 +232,13 @@ def _sqlite_state(rest: str, scope: str) -> State | None:
         return None
     conn = sqlite3.connect(path, timeout=1.0, isolation_level=None)
     try:
-        return _read(lambda sql, args: conn.execute(sql, args).fetchall(), "?", scope)
+        return _read(lambda sql, args: conn.execute(sql, args).fetchall(), "?", scope, head)
     finally:
         conn.close()
 
 
-def _pg_state(conninfo: str, scope: str) -> State | None:
+def _pg_state(conninfo: str, scope: str, head: str) -> State | None:
     import psycopg
 
     with psycopg.connect(conninfo, connect_timeout=5, autocommit=True) as conn:
-        return _read(lambda sql, args: conn.execute(sql, args).fetchall(), "%s", scope)
+        return _read(lambda sql, args: conn.execute(sql, args).fetchall(), "%s", scope, head)

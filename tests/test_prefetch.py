@@ -161,7 +161,7 @@ def test_behind_head_nothing_is_predicted(sqlite_url: str) -> None:
         db.upgrade(engine, "0001")
     finally:
         engine.dispose()
-    assert prefetch.read_state(sqlite_url, "default") is not None
+    assert prefetch.read_state(sqlite_url, "default", "head-of-the-files") is not None
     assert prefetch.start(_settings("http://127.0.0.1:9", sqlite_url), monitored=False) is None
 
 
