@@ -32,6 +32,7 @@ from tenacity import (
     wait_random,
 )
 
+from etl import jsontext
 from etl.errors import (
     ApiError,
     AuthError,
@@ -172,9 +173,9 @@ def _loads(content: bytes) -> Any:
         except orjson.JSONDecodeError:
             pass  # what only json reads (NaN, ±Infinity, a lone surrogate, deep nesting): below
     try:
-        return json.loads(content)
+        return jsontext.loads(content)
     except RecursionError:
-        return json.loads(_cut_deep(content))
+        return jsontext.loads(_cut_deep(content))
 
 
 log = logging.getLogger("etl.api")
@@ -231,7 +232,7 @@ class RequestStats:
 
 def _detail(content: bytes) -> str:
     try:
-        body = json.loads(content)
+        body = jsontext.loads(content)
     except (ValueError, RecursionError):
         return content[:200].decode("utf-8", "replace")
     if isinstance(body, dict) and "detail" in body:

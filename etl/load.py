@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from etl import jsontext
 from etl.decide import Stored
 from etl.normalize import JobRows, restore_raw
 from etl.schema import (
@@ -241,8 +242,7 @@ def rule_set_digest(rules: Iterable[dict[str, Any]]) -> str:
     """A rule set's key: SHA-256 of ``[[type, description], ...]`` in position order, as compact
     ASCII JSON (revision 0016 computes it the same way for the rules it moves)."""
     listed = [[r["type"], r["description"]] for r in sorted(rules, key=lambda r: r["position"])]
-    text_ = json.dumps(listed, ensure_ascii=True, separators=(",", ":"))
-    return hashlib.sha256(text_.encode("ascii")).hexdigest()
+    return hashlib.sha256(jsontext.sorted_ascii(listed)).hexdigest()  # no keys to sort: the same text
 
 
 def _rule_pairs(rules: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -681,7 +681,7 @@ PAYLOAD_DICTIONARY_1 = (
 def payload_text(payload: Any) -> bytes:
     """The one serialisation of a raw payload that is stored: compact JSON, UTF-8, key order kept.
     Reading it back gives an equal value whose payload_text is the same bytes."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return jsontext.compact(payload)
 
 
 def _compress_pair(v1_raw: Any, v2_raw: Any, wbits: int, dictionary: bytes) -> bytes:
@@ -708,7 +708,7 @@ def rules_dictionary(rules: Iterable[tuple[str, str]]) -> bytes:
     """(type, description) pairs in position order, as the API spells a rule list (compact JSON,
     description first, UTF-8)."""
     listed = [{"description": d, "type": t} for t, d in rules]
-    return json.dumps(listed, separators=(",", ":"), ensure_ascii=False).encode() if listed else b""
+    return jsontext.compact(listed) if listed else b""
 
 
 def encode_payloads_with_rules(v1_raw: Any, v2_raw: Any, rules: Iterable[tuple[str, str]]) -> bytes:
@@ -722,7 +722,7 @@ def decode_payloads(codec: str, data: bytes, rules: Iterable[tuple[str, str]] = 
     revision 0008 copies, until the job is rewritten). A wrong rule list is an error, not garbage:
     zlib checks the dictionary's checksum."""
     if codec == "json-1":
-        v1, v2 = json.loads(bytes(data))
+        v1, v2 = jsontext.loads(bytes(data))
         return v1, v2
     if codec == PAYLOAD_CODEC_RULES:
         z = zlib.decompressobj(15, PAYLOAD_DICTIONARY_1 + rules_dictionary(rules))
@@ -730,7 +730,7 @@ def decode_payloads(codec: str, data: bytes, rules: Iterable[tuple[str, str]] = 
         z = zlib.decompressobj(-15, PAYLOAD_DICTIONARY_1)
     else:
         raise ValueError(f"unknown payload codec {codec!r}: written by a newer classify-etl?")
-    v1, v2 = json.loads(z.decompress(bytes(data)) + z.flush())
+    v1, v2 = jsontext.loads(z.decompress(bytes(data)) + z.flush())
     return v1, v2
 
 

@@ -55,6 +55,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from etl import jsontext
 from etl.errors import InvalidItem
 from etl.models import UNSTORABLE, Rule, V1Job, V2Job, storable_text
 
@@ -344,10 +345,10 @@ def payload_hash(raw: Any, *, last_use: bool = False) -> str:
     if known is not None:
         return known
     try:
-        text = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+        text = jsontext.sorted_ascii(raw)
     except RecursionError:
-        text = "".join(_json_chunks(raw))
-    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        text = "".join(_json_chunks(raw)).encode()
+    digest = hashlib.sha256(text).hexdigest()[:32]
     return digest if last_use else _HASHES.put(raw, digest)
 
 
@@ -371,7 +372,7 @@ def _escape_leaf(value: Any) -> Any:
 
 def _restore(text: Any) -> Any:
     if isinstance(text, str) and text.startswith(RAW_ESCAPE):
-        return json.loads(text[len(RAW_ESCAPE) :])
+        return jsontext.loads(text[len(RAW_ESCAPE) :])
     return text
 
 
