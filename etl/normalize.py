@@ -53,6 +53,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import ValidationError
 
 from etl import jsontext
@@ -173,6 +174,9 @@ def _path(link: _Link) -> str:
     return ".".join(parts) or "item"
 
 
+_RAW_ESCAPE_UTF8 = RAW_ESCAPE.encode()
+
+
 def _needs_escape(text: str) -> bool:
     return text.startswith(RAW_ESCAPE) or UNSTORABLE.search(text) is not None
 
@@ -187,19 +191,24 @@ class _Survey:
 
 def _quick_survey(raw: Any) -> _Survey | None:
     """The common case at C speed: a payload whose JSON text proves it within every limit and in
-    need of no escape (each count below over-estimates what it bounds); None when it cannot."""
+    need of no escape (each count below over-estimates what it bounds); None when it cannot.
+
+    orjson's text: it refuses what would need an escape or a closer look (a lone surrogate, a
+    ``NonFinite``, an integer beyond 64 bits, a subclass); a plain float NaN, which it would write as
+    null, does not read back equal (the slow survey then escapes it)."""
     try:
-        text = json.dumps(raw, ensure_ascii=False, allow_nan=False)
-    except (ValueError, TypeError, RecursionError):
+        text = orjson.dumps(raw, option=orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME)
+        if orjson.loads(text) != raw:
+            return None
+    except (orjson.JSONEncodeError, orjson.JSONDecodeError):
         return None
-    containers = text.count("[") + text.count("{")
+    containers = text.count(b"[") + text.count(b"{")
     if (
-        len(text) > MAX_TEXT_CHARS
+        len(text) > MAX_TEXT_CHARS  # bytes: at least the characters
         or containers > MAX_DEPTH
-        or 1 + containers + text.count(",") + text.count(":") > MAX_PAYLOAD_VALUES
-        or "\\u0000" in text
-        or RAW_ESCAPE in text
-        or _SURROGATE.search(text)
+        or 1 + containers + text.count(b",") + text.count(b":") > MAX_PAYLOAD_VALUES
+        or b"\\u0000" in text
+        or _RAW_ESCAPE_UTF8 in text
     ):
         return None
     return _Survey()

@@ -310,6 +310,9 @@ ACCEPTED = [
     ("parse_credits", 9783.42, Decimal("9783.42")),
     ("parse_credits", None, None),
     ("unknown", {"k" + NUL: ["v" + SURROGATE, math.nan, -math.inf, RAW_ESCAPE + "looks escaped"]}, None),
+    # Alone, a plain float NaN or infinity (orjson would write null: the survey must still see it).
+    ("unknown", {"k": [math.nan]}, None),
+    ("unknown", -math.inf, None),
     ("unknown", nested(MAX_DEPTH - 1), None),
     ("unknown", NUL, None),
 ]
