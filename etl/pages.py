@@ -52,14 +52,28 @@ class Fetches:
     limit: asyncio.Semaphore
     inflight: dict[tuple[str, bool], asyncio.Task[Fetched]] = field(default_factory=dict)
 
-    async def get(self, job_id: str, params: Sequence[tuple[str, str]], *, usage: bool) -> Fetched:
+    def _task(self, job_id: str, params: Sequence[tuple[str, str]], usage: bool) -> asyncio.Task[Fetched]:
         key = (job_id, usage)
         task = self.inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._get(job_id, params, usage))
             self.inflight[key] = task
             task.add_done_callback(lambda _t: self.inflight.pop(key, None))
-        return await asyncio.shield(task)
+        return task
+
+    async def get(self, job_id: str, params: Sequence[tuple[str, str]], *, usage: bool) -> Fetched:
+        return await asyncio.shield(self._task(job_id, params, usage))
+
+    async def get_many(
+        self, job_ids: Sequence[str], params: Sequence[tuple[str, str]], *, usage: bool
+    ) -> dict[str, Fetched]:
+        """``get`` for each id, a page at a time: ``asyncio.wait`` leaves the GETs running when the
+        waiting page is cancelled, as ``shield`` does (another page may wait for one of them), with
+        one future for the page instead of a task and a shield per job."""
+        tasks = [self._task(j, params, usage) for j in job_ids]
+        if tasks:
+            await asyncio.wait(tasks)
+        return {j: t.result() for j, t in zip(job_ids, tasks, strict=True)}
 
     async def _get(self, job_id: str, params: Sequence[tuple[str, str]], usage: bool) -> Fetched:
         async with self.limit:
@@ -234,10 +248,7 @@ class PagePlanner:
     async def _fetch_all(self, job_ids: list[str]) -> dict[str, Fetched]:
         if not job_ids:
             return {}
-        results = await asyncio.gather(
-            *(self.fetches.get(j, self.params, usage=self.credits) for j in job_ids)
-        )
-        return dict(zip(job_ids, results, strict=True))
+        return await self.fetches.get_many(job_ids, self.params, usage=self.credits)
 
     def _rows(
         self,

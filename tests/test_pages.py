@@ -67,6 +67,36 @@ def test_a_cancelled_page_does_not_cancel_the_fetch_another_page_waits_for() -> 
     assert asyncio.run(main()) == "a"
 
 
+def test_a_cancelled_page_of_gets_leaves_shared_gets_running_for_the_other_page() -> None:
+    served: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        job_id = request.url.path.rsplit("/", 1)[1]
+        served.append(job_id)
+        return httpx.Response(200, json={"id": job_id})
+
+    async def main() -> dict[str, str]:
+        api = ClassifyApi(base_url="http://api.test", api_key="k", transport=httpx.MockTransport(handler))
+        fetches = Fetches(api, asyncio.Semaphore(4))
+        try:
+            first = asyncio.ensure_future(fetches.get_many(["a", "b"], [], usage=True))
+            second = asyncio.ensure_future(fetches.get_many(["b", "c"], [], usage=True))
+            await asyncio.sleep(0.01)
+            first.cancel()
+            got = await second
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            await asyncio.sleep(0.1)
+        finally:
+            await api.aclose()
+        assert not fetches.inflight
+        return {k: str(v.body["id"]) for k, v in got.items()}
+
+    assert asyncio.run(main()) == {"b": "b", "c": "c"}
+    assert sorted(served) == ["a", "b", "c"]  # each once; the cancelled page's own GET finished too
+
+
 # -- a window page of jobs identical to the stored ones: no parse, every created_at still checked --
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
