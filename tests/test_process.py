@@ -298,7 +298,7 @@ def check_sync_signalled_in(
     unraisable: list[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     previous = signal.signal(signal.SIGINT, raising)
-    monkeypatch.setattr(asyncio.events, "get_event_loop_policy", lambda: Policy())
+    asyncio.set_event_loop_policy(Policy())
     try:
         with caplog.at_level(logging.ERROR, logger="asyncio"), pytest.raises(InterruptedRun):
             sync(engine, sim.url)
@@ -306,6 +306,7 @@ def check_sync_signalled_in(
         assert signal.getsignal(signal.SIGINT) is raising, "the caller's handler is restored"
     finally:
         signal.signal(signal.SIGINT, previous)
+        asyncio.set_event_loop_policy(None)
     assert unraisable == []
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 

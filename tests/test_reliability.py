@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from typing import Any
 
@@ -246,3 +247,28 @@ def test_a_run_collects_cyclic_garbage_less_often_and_restores_the_collector(
     expected = GC_THRESHOLD if 0 < threshold < GC_THRESHOLD else threshold
     assert {t[0] for t in during} == {expected}
     assert after == (threshold, *before[1:])
+
+
+def test_a_run_goes_on_uvloop_unless_the_application_set_its_own_policy(
+    engine: Engine, sim: SimServer
+) -> None:
+    """uvloop (a dependency off Windows) runs the run's event loop; an application's own event loop
+    policy is respected."""
+    loops: list[str] = []
+
+    def note(_report: Any, _counters: Any) -> None:
+        loops.append(type(asyncio.get_running_loop()).__module__.split(".")[0])
+
+    assert sync(engine, sim.url, on_page=note).ok
+    assert loops and set(loops) == {"uvloop"}
+
+    class Policy(asyncio.DefaultEventLoopPolicy):
+        pass
+
+    loops.clear()
+    asyncio.set_event_loop_policy(Policy())
+    try:
+        assert sync(engine, sim.url, on_page=note, full_refresh=True).ok
+    finally:
+        asyncio.set_event_loop_policy(None)
+    assert loops and set(loops) == {"asyncio"}
