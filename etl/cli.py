@@ -360,8 +360,11 @@ def do_sync(
 ) -> SyncResult:
     """Migrate, then walk every scope. Shared by ``sync`` and ``demo``."""
     from etl import db
+    from etl.entry import interrupted
     from etl.sync import build_scopes, run_sync
 
+    if interrupted():  # a signal whose interrupt was lost (the imports): stop, as if it had not been
+        raise click.Abort
     factory = api_factory(settings, prefetched)
     engine = connect(settings.database_url.get_secret_value())
     try:
@@ -374,6 +377,8 @@ def do_sync(
             db.upgrade(engine)
         options = sync_options(settings, dry_run=dry_run)
         scopes = build_scopes(settings.project_ids, settings.organization_id)
+        if interrupted():
+            raise KeyboardInterrupt
         return run_sync(engine, factory, options, scopes, on_page=on_page)
     finally:
         engine.dispose()

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 EARLY = "classify-etl: error: interrupted before the sync started; nothing was written"
 _interrupted = False
@@ -27,9 +29,29 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def interrupted() -> bool:
+    """Whether SIGINT or SIGTERM arrived, even if its KeyboardInterrupt was lost: Python cannot raise
+    out of a weakref callback, a ``__del__`` or a collector callback (the import system runs such
+    callbacks), where an interrupt is only reported, as "Exception ignored", and the program goes
+    on. The CLI asks before it starts work (the schema, the run)."""
+    return _interrupted
+
+
+def _quiet_interrupts(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``sys.unraisablehook`` without the report of an interrupt raised where it cannot propagate
+    (noted: see ``interrupted``); anything else as before."""
+
+    def hook_(unraisable: Any) -> None:
+        if unraisable.exc_type is None or not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            hook(unraisable)
+
+    return hook_
+
+
 def run() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    sys.unraisablehook = _quiet_interrupts(sys.unraisablehook)
     code: str | int | None = 0
     try:
         from etl.cli import main

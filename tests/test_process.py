@@ -8,6 +8,8 @@ import json
 import logging
 import random
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -340,3 +342,41 @@ def test_a_signal_while_the_loop_is_built_is_a_clean_interrupt(
     is cancelled before its first step, InterruptedRun, nothing unraisable, nothing logged."""
     check_sync_signalled_in(_SignalInConstructor, engine, sim, monkeypatch, caplog)
     assert rows(engine, "etl_checkpoints") == [], "cancelled before its first step: nothing written"
+
+
+#: A SIGINT whose KeyboardInterrupt is raised inside a weakref callback while ``etl.cli`` is being
+#: imported (the import system runs such callbacks): Python reports it as "Exception ignored" and
+#: goes on. Seen in CI: the run then waited for a request that never answered.
+_LOST_INTERRUPT = """
+import signal, sys, weakref
+from etl import entry
+
+class Doomed:
+    pass
+
+doomed = [Doomed()]
+watch = weakref.ref(doomed[0], lambda _ref: signal.raise_signal(signal.SIGINT))
+
+class Finder:
+    def find_spec(self, name, path=None, target=None):
+        if name == "etl.cli" and doomed:
+            doomed.clear()  # the callback runs here, its KeyboardInterrupt cannot leave it
+        return None
+
+sys.meta_path.insert(0, Finder())
+sys.argv = ["classify-etl", "sync"]
+entry.run()
+"""
+
+
+def test_an_interrupt_lost_in_a_callback_still_stops_the_run(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as hanging:  # accepts, never answers
+        env = cli_env(f"sqlite:///{tmp_path / 'etl.db'}", f"http://127.0.0.1:{hanging.getsockname()[1]}")
+        done = subprocess.run(
+            [sys.executable, "-c", _LOST_INTERRUPT], env=env, capture_output=True, text=True, timeout=30
+        )
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1 and done.stderr.strip() == EARLY, done.stderr
+    if (tmp_path / "etl.db").exists():  # nothing written: not even the schema
+        with sqlite3.connect(tmp_path / "etl.db") as db:
+            assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
