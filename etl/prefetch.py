@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.firstpage import build_scopes, list_query, scope_source
+from etl.firstpage import MAX_BODY_BYTES, RETRY_STATUSES, build_scopes, list_query, resume_token, scope_source
 from etl.revisions import head_from_files
 
 if TYPE_CHECKING:
@@ -36,12 +36,6 @@ if TYPE_CHECKING:
     from etl.config import Settings
 
 log = logging.getLogger("etl.prefetch")
-
-#: Statuses the client retries (``etl.api.RETRY_STATUSES``): such an answer is dropped, and the run
-#: asks again as its first attempt, with its own retries behind it.
-RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
-#: A body over this is not kept (the run's own request then meets ``etl.api.MAX_BODY_BYTES``).
-MAX_BODY_BYTES = 32_000_000
 
 
 @dataclass(frozen=True)
@@ -125,7 +119,7 @@ def _start(settings: Settings, *, monitored: bool) -> Prefetch | None:
     source = scope_source(settings.list_source, state.chosen_source)
     if source != "v1":
         return None
-    token = None if settings.full_refresh else state.v1_token  # as ScopePlans.sequential resumes
+    token = resume_token(settings.full_refresh, state.v1_token)  # as ScopePlans.sequential resumes
     path, query = list_query(source, scope.params.items(), page_token=token, page_size=settings.page_size)
     return send(
         settings.base_url.rstrip("/") + path,
