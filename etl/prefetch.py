@@ -145,7 +145,7 @@ def _start(settings: Settings, *, monitored: bool) -> Prefetch | None:
     url = settings.database_url.get_secret_value()
     hint = hint_path(url, settings.base_url, scope.key)
     state = read_hint(hint) if hint is not None else None
-    if state is None:
+    if state is None or state.revision != head:  # none, or left before a migration: the database says
         state = read_state(url, scope.key, head)
     if state is None or state.revision != head:
         return None  # no database yet, or a schema to migrate: the run's state is not known yet

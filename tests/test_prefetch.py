@@ -264,6 +264,16 @@ def test_a_stale_hint_costs_one_get_and_the_data_is_right(
     assert prefetch.read_hint(hint) == prefetch.State(head_from_files(), None, None), "put right"
 
 
+def test_a_hint_left_before_a_migration_is_not_used(
+    pg_engine: Engine, pg_url: str, sim: SimServer, cache: Path
+) -> None:
+    prefetch.write_hint(_hint_file(pg_url, sim.url), prefetch.State("0001", None, "before-0002"))
+    sent = _started(_settings(sim.url, pg_url))  # the database (at head) is read instead
+    assert _v1_lists(sim.state) == 1 and _v1_lists(sim.state, token="before-0002") == 0
+    sync(pg_engine, sim.url, prefetched=sent)
+    assert sent.used
+
+
 def test_a_hint_for_another_database_api_or_scope_is_not_used(
     pg_engine: Engine, pg_url: str, sim: SimServer, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
