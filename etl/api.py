@@ -40,11 +40,10 @@ from etl.errors import (
     ListRouteGone,
     PageTokenRejected,
 )
-from etl.firstpage import LIST_PATHS, Source, list_query
+from etl.firstpage import LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
 from etl.models import Page
 from etl.prefetch import Prefetch
 
-MAX_BODY_BYTES = 32_000_000
 #: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
 #: than any payload ``etl.normalize`` accepts (``MAX_DEPTH``, 200) plus a list page's envelope, so
 #: that an item with a cut-off part is always refused (quarantined), never loaded as if whole.
@@ -180,7 +179,6 @@ def _loads(content: bytes) -> Any:
 
 log = logging.getLogger("etl.api")
 
-RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 MAX_RETRY_AFTER_S = 60.0
 
 
@@ -555,4 +553,13 @@ def _raise_for(
     raise FatalApiError(f"{path}: HTTP {status}: {detail}", status=status)
 
 
-__all__ = ["LIST_PATHS", "ApiError", "ClassifyApi", "RequestStats", "Source", "retry_after_seconds"]
+__all__ = [
+    "LIST_PATHS",
+    "MAX_BODY_BYTES",
+    "RETRY_STATUSES",
+    "ApiError",
+    "ClassifyApi",
+    "RequestStats",
+    "Source",
+    "retry_after_seconds",
+]

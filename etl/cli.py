@@ -435,7 +435,8 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     # (most of a second); the run uses the answer only if its first request is exactly this one.
     from etl import prefetch
 
-    prefetched = prefetch.start(settings, monitored=_monitored(settings, dry_run=dry_run))
+    monitored = _monitored(settings, dry_run=dry_run)
+    prefetched = prefetch.start(settings, monitored=monitored)
     from etl.logs import PageReporter, setup_logging
     from etl.report import summary_dict, summary_text
 
@@ -450,6 +451,8 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
         with PageReporter(show_progress=show) as reporter:
             result = do_sync(settings, dry_run=dry_run, on_page=reporter, prefetched=prefetched)
         summary, code = summary_dict(result), exit_code(result)
+        if not dry_run:  # PostgreSQL: what the next run's first request follows from, for its start
+            prefetch.remember(settings, monitored=monitored)
     except (Exception, KeyboardInterrupt) as exc:
         known = error_exit(exc)
         code, message = known if known is not None else (EXIT_FAILED, f"{type(exc).__name__}: {exc}")

@@ -1,4 +1,5 @@
-"""What a run's list requests are, as pure functions with no heavy import (issue 14, "Start fast").
+"""What a run's list requests are, as pure functions with no heavy import (issue 14, "Start fast"),
+and the limits the client and the prefetch share.
 
 The planner (``etl/sync.py``, ``etl/api.py``) and the start-up prefetch (``etl/prefetch.py``) both call
 these, so that the prefetch predicts the run's first list request by the same code that makes it.
@@ -11,6 +12,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Source = Literal["v1", "v2"]
+#: Statuses the client retries (connection errors and timeouts aside); the start-up prefetch drops an
+#: answer with one of them, and the run asks again as its first attempt, with its retries behind it.
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+#: A response body over this many bytes is not read (the client's ``UnusableBody``; the prefetch
+#: drops such an answer, and the run's own request meets the limit).
+MAX_BODY_BYTES = 32_000_000
 LIST_PATHS: dict[str, str] = {"v1": "/api/v1/classifier/jobs", "v2": "/api/v2/classify"}
 
 
@@ -39,6 +46,12 @@ def scope_source(option: str, chosen: str | None) -> Source:
     if option in ("v1", "v2"):
         return option  # type: ignore[return-value]
     return "v2" if chosen == "v2" else "v1"
+
+
+def resume_token(full_refresh: bool, stored: str | None) -> str | None:
+    """The page token a sequential walk starts from: the scope's stored one (``etl_checkpoints``)
+    unless ``--full-refresh``; None is page 1 (``ScopePlans.sequential``, and the prefetch)."""
+    return None if full_refresh else stored
 
 
 def list_query(

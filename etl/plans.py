@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from etl import load, v2plan
 from etl.api import ClassifyApi, Source
+from etl.firstpage import resume_token
 from etl.pages import WindowIgnored
 from etl.runs import ScopeReport, utcnow
 from etl.schema import etl_sync_runs
@@ -57,7 +58,7 @@ class ScopePlans:
         report.kind = f"{source} walk" if source == "v1" else "v2 sequential walk"
         with self.engine.connect() as conn:
             cp = load.read_checkpoint(conn, key, source) or load.Checkpoint(key, source, None, 0, None, None)
-        if self.options.full_refresh or cp.next_page_token is None:
+        if resume_token(self.options.full_refresh, cp.next_page_token) is None:  # as etl.prefetch predicts
             cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
         else:
             report.resumed_from_page = cp.pages_done

@@ -13,11 +13,25 @@ Predicted here: one scope walked by the v1 list (``--list-source v1``, or ``auto
 has not moved to v2), from page 1 or from its stored token, with the schema at head. Anything else
 (several scopes, v2 plans, a partition, a schema to migrate, a monitor whose start ping must go
 first) sends nothing. Nothing here raises: a prediction that cannot be made is no prefetch.
+
+PostgreSQL: importing psycopg alone costs ~100–150 ms, more than the rest of the way to the request.
+So a run on PostgreSQL leaves a start hint (``remember``): the state read here, as it is at the end of
+the run, in a small per-user cache file (``$XDG_CACHE_HOME/classify-etl/``, else
+``~/.cache/classify-etl/``) named by a hash of the database URL without its password, the PG*
+environment (but PGPASSWORD), the base URL and the scope. The next run predicts its first request from
+that hint without importing psycopg; without a hint it reads the database as above. The hint holds the
+schema revision, the scope's list source and its v1 page token: no key, no password, no URL. A stale
+hint costs one read-only GET whose answer the run does not take (its client compares it with the
+request it makes from the database); the database stays the only source of truth. No HOME (nor
+XDG_CACHE_HOME) or ``CLASSIFY_ETL_NO_START_HINT=1``: no hint is read or written; an unwritable cache:
+none is written. Silently, always (docs/operations.md, "The start hint").
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sqlite3
 import sys
 import threading
@@ -27,7 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl.firstpage import build_scopes, list_query, scope_source
+from etl.firstpage import (
+    MAX_BODY_BYTES,
+    RETRY_STATUSES,
+    Scope,
+    build_scopes,
+    list_query,
+    resume_token,
+    scope_source,
+)
 from etl.revisions import head_from_files
 
 if TYPE_CHECKING:
@@ -36,12 +58,6 @@ if TYPE_CHECKING:
     from etl.config import Settings
 
 log = logging.getLogger("etl.prefetch")
-
-#: Statuses the client retries (``etl.api.RETRY_STATUSES``): such an answer is dropped, and the run
-#: asks again as its first attempt, with its own retries behind it.
-RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
-#: A body over this is not kept (the run's own request then meets ``etl.api.MAX_BODY_BYTES``).
-MAX_BODY_BYTES = 32_000_000
 
 
 @dataclass(frozen=True)
@@ -107,7 +123,8 @@ def start(settings: Settings, *, monitored: bool) -> Prefetch | None:
         return None
 
 
-def _start(settings: Settings, *, monitored: bool) -> Prefetch | None:
+def _predictable(settings: Settings, *, monitored: bool) -> Scope | None:
+    """The one scope whose first list request can be predicted from the stored state, if any."""
     scopes = build_scopes(settings.project_ids, settings.organization_id)
     if monitored or len(scopes) != 1 or settings.list_source == "v2":
         return None
@@ -115,22 +132,32 @@ def _start(settings: Settings, *, monitored: bool) -> Prefetch | None:
         return None
     if settings.api_key is None or not settings.api_key.get_secret_value():
         return None
-    scope = scopes[0]
+    return scopes[0]
+
+
+def _start(settings: Settings, *, monitored: bool) -> Prefetch | None:
+    scope, api_key = _predictable(settings, monitored=monitored), settings.api_key
+    if scope is None or api_key is None:
+        return None
     head = head_from_files()  # read once: the revision files are parsed, not imported
     if head is None:
         return None
-    state = read_state(settings.database_url.get_secret_value(), scope.key, head)
+    url = settings.database_url.get_secret_value()
+    hint = hint_path(url, settings.base_url, scope.key)
+    state = read_hint(hint) if hint is not None else None
+    if state is None or state.revision != head:  # none, or left before a migration: the database says
+        state = read_state(url, scope.key, head)
     if state is None or state.revision != head:
         return None  # no database yet, or a schema to migrate: the run's state is not known yet
     source = scope_source(settings.list_source, state.chosen_source)
     if source != "v1":
         return None
-    token = None if settings.full_refresh else state.v1_token  # as ScopePlans.sequential resumes
+    token = resume_token(settings.full_refresh, state.v1_token)  # as ScopePlans.sequential resumes
     path, query = list_query(source, scope.params.items(), page_token=token, page_size=settings.page_size)
     return send(
         settings.base_url.rstrip("/") + path,
         query,
-        api_key=settings.api_key.get_secret_value(),
+        api_key=api_key.get_secret_value(),
         timeout=settings.request_timeout,
         connect_timeout=settings.connect_timeout,
         verify=settings.verify_tls,
@@ -242,3 +269,94 @@ def _pg_state(conninfo: str, scope: str, head: str) -> State | None:
 
     with psycopg.connect(conninfo, connect_timeout=5, autocommit=True) as conn:
         return _read(lambda sql, args: conn.execute(sql, args).fetchall(), "%s", scope, head)
+
+
+# -- the start hint: the state as the last run left it, for PostgreSQL ------------------------------
+
+#: Set (to any non-empty value, e.g. 1) to neither read nor write the start hint.
+NO_HINT_ENV = "CLASSIFY_ETL_NO_START_HINT"
+_HINT_FORMAT = 1
+
+
+def hint_path(database_url: str, base_url: str, scope: str) -> Path | None:
+    """The start hint's file for this database, API and scope; None for SQLite (read in ~2 ms, a hint
+    would not be faster), when turned off, or with no cache directory (no HOME, as under cron)."""
+    if os.environ.get(NO_HINT_ENV) or not database_url.startswith(("postgresql", "postgres:")):
+        return None
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache):
+        home = os.environ.get("HOME", "")
+        if not os.path.isabs(home):
+            return None
+        cache = os.path.join(home, ".cache")
+    pg_env = sorted((k, v) for k, v in os.environ.items() if k.startswith("PG") and k != "PGPASSWORD")
+    what = [_HINT_FORMAT, _without_password(database_url), pg_env, base_url.rstrip("/"), scope]
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(what).encode()).hexdigest()
+    return Path(cache, "classify-etl", f"start-{digest[:32]}.json")
+
+
+def _without_password(url: str) -> str:
+    """The URL with no password in its user part or its query (libpq's ``password=``)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    user, at, host = parts.netloc.rpartition("@")
+    netloc = user.partition(":")[0] + at + host
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in ("password", "sslpassword")])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def read_hint(path: Path) -> State | None:
+    """The state a start hint holds; None if there is none or it is not one."""
+    try:
+        from etl.jsontext import loads  # etl/ reads JSON text through it (tests/test_jsontext.py)
+
+        data = loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != _HINT_FORMAT:
+        return None
+    values = [data.get(k) for k in ("revision", "list_source", "v1_page_token")]
+    if not isinstance(values[0], str) or not all(v is None or isinstance(v, str) for v in values):
+        return None
+    return State(*values)
+
+
+def write_hint(path: Path, state: State) -> None:
+    """Write the hint atomically (a file of its own, renamed over the old one), readable by its owner."""
+    data = {
+        "format": _HINT_FORMAT,
+        "revision": state.revision,
+        "list_source": state.chosen_source,
+        "v1_page_token": state.v1_token,
+    }
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(json.dumps(data).encode())
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def remember(settings: Settings, *, monitored: bool) -> None:
+    """After a run: leave the state the next run's first request follows from as its start hint (only
+    where ``start`` would use one). Never raises: without a hint the next run reads the database."""
+    try:
+        scope = _predictable(settings, monitored=monitored)
+        head = head_from_files()
+        url = settings.database_url.get_secret_value()
+        path = hint_path(url, settings.base_url, scope.key) if scope is not None else None
+        if path is None or scope is None or head is None:
+            return
+        state = read_state(url, scope.key, head)
+        if state is not None and state.revision == head:
+            write_hint(path, state)
+        else:
+            path.unlink(missing_ok=True)
+    except Exception as exc:  # an unwritable cache, a database gone: the next run reads the database
+        log.debug("no start hint written: %s", type(exc).__name__)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSIFY_ETL", "LLAMA_CLOUD"))}
     env.update(extra)
     return env
+
+
+@pytest.fixture(autouse=True, scope="session")
+def own_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's own cache directory: the start hints of the syncs it runs (``etl.prefetch``) are
+    written there, never in the developer's, and none from outside is read."""
+    patch = pytest.MonkeyPatch()
+    cache = tmp_path_factory.mktemp("cache")
+    patch.setenv("XDG_CACHE_HOME", str(cache))
+    try:
+        yield cache
+    finally:
+        patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -85,15 +99,28 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(name))
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a fresh database already migrated to head."""
-    eng = db.make_engine(db_url)
+@contextmanager
+def migrated(url: str) -> Iterator[Engine]:
+    eng = db.make_engine(url)
     db.upgrade(eng)
     try:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database already migrated to head."""
+    with migrated(db_url) as eng:
+        yield eng
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """The same on PostgreSQL only, for what only PostgreSQL does (the start hint, ``etl.prefetch``)."""
+    with migrated(pg_url) as eng:
+        yield eng
 
 
 # -- the simulator ---------------------------------------------------------------------------------

@@ -3,9 +3,14 @@ imports, is used only when it is exactly the run's first request, and never chan
 
 from __future__ import annotations
 
+import os
+import pwd
 import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from etl import cli, load, prefetch, scopes
+from etl import cli, db, load, prefetch, scopes
 from etl.config import SecretStr, Settings
+from etl.revisions import head_from_files
 from etl.runs import utcnow
 from etl.simulator import Faults, SimServer, SimState
 from tests.support import API_KEY, assert_tables_equal_truth, sync
@@ -154,7 +160,6 @@ def test_no_prediction_where_the_first_request_is_not_known(
 
 
 def test_behind_head_nothing_is_predicted(sqlite_url: str) -> None:
-    from etl import db
 
     engine = db.make_engine(sqlite_url)
     try:
@@ -185,3 +190,166 @@ def test_a_signal_while_the_prefetch_is_in_flight_is_a_clean_interrupt(
                 conn.close()
         assert "Traceback" not in err, err
         assert proc.returncode == 1 and err.strip() in (INTERRUPTED_LINE, EARLY), err
+
+
+# -- the start hint (PostgreSQL): the state the last run left, so that psycopg waits ------------------
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own cache directory (``$XDG_CACHE_HOME``), empty."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(prefetch.NO_HINT_ENV, raising=False)
+    return tmp_path / "cache"
+
+
+def _hint_file(database_url: str, base_url: str, scope: str = "default") -> Path:
+    path = prefetch.hint_path(database_url, base_url, scope)
+    assert path is not None
+    return path
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _with_database(url: str, name: str) -> str:
+    return url.rpartition("/")[0] + "/" + name
+
+
+def test_a_postgres_run_leaves_a_hint_and_the_next_prefetch_reads_no_database(
+    pg_engine: Engine, pg_url: str, sim: SimServer, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = CliRunner().invoke(cli.main, sync_args(pg_url, sim), env={"CLASSIFY_ETL_CONFIG": None})
+    assert done.exit_code == 0, done.output
+    hint = _hint_file(pg_url, sim.url)
+    assert _files(cache) == [hint] and hint.stat().st_mode & 0o777 == 0o600
+    assert prefetch.read_hint(hint) == prefetch.State(head_from_files(), None, None)
+    # Another process, as cron's next run: the request goes out and psycopg is not imported for it.
+    probe = (
+        "import sys\nfrom etl import prefetch\nfrom etl.config import SecretStr, Settings\n"
+        f"s = Settings(api_key=SecretStr({API_KEY!r}), base_url={sim.url!r}, "
+        f"database_url=SecretStr({pg_url!r}), page_size=50)\n"
+        "sent = prefetch.start(s, monitored=False)\nsent.future.result(timeout=10)\n"
+        "print(sent is not None, 'psycopg' in sys.modules)"
+    )
+    sim.state.request_log.clear()
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "False"], out.stderr
+    assert _v1_lists(sim.state) == 1
+    # In this process: the database is not read for the prediction, and the run takes the answer.
+    reads: list[str] = []
+    monkeypatch.setattr(prefetch, "read_state", lambda *args: reads.append("read"))
+    sim.state.request_log.clear()
+    sent = _started(_settings(sim.url, pg_url))
+    assert reads == []
+    sync(pg_engine, sim.url, prefetched=sent)
+    assert sent.used
+    assert _v1_lists(sim.state) == 1, "page 1 was asked for once: by the prefetch"
+    assert_tables_equal_truth(pg_engine, sim.state)
+
+
+def test_a_stale_hint_costs_one_get_and_the_data_is_right(
+    pg_engine: Engine, pg_url: str, sim: SimServer, cache: Path
+) -> None:
+    hint = _hint_file(pg_url, sim.url)
+    prefetch.write_hint(hint, prefetch.State(head_from_files(), None, "stale-token"))
+    sent = _started(_settings(sim.url, pg_url))
+    assert _v1_lists(sim.state, token="stale-token") == 1, "the hint's request went out"
+    sync(pg_engine, sim.url, prefetched=sent)
+    assert not sent.used
+    assert _v1_lists(sim.state) == 1, "page 1 (the database's checkpoint: none) asked for by the run"
+    assert_tables_equal_truth(pg_engine, sim.state)
+    prefetch.remember(_settings(sim.url, pg_url), monitored=False)
+    assert prefetch.read_hint(hint) == prefetch.State(head_from_files(), None, None), "put right"
+
+
+def test_a_hint_left_before_a_migration_is_not_used(
+    pg_engine: Engine, pg_url: str, sim: SimServer, cache: Path
+) -> None:
+    prefetch.write_hint(_hint_file(pg_url, sim.url), prefetch.State("0001", None, "before-0002"))
+    sent = _started(_settings(sim.url, pg_url))  # the database (at head) is read instead
+    assert _v1_lists(sim.state) == 1 and _v1_lists(sim.state, token="before-0002") == 0
+    sync(pg_engine, sim.url, prefetched=sent)
+    assert sent.used
+
+
+def test_a_hint_for_another_database_api_or_scope_is_not_used(
+    pg_engine: Engine, pg_url: str, sim: SimServer, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = _hint_file(pg_url, sim.url)
+    others = [
+        _hint_file(_with_database(pg_url, "another_db"), sim.url),
+        _hint_file(pg_url, "http://127.0.0.1:9"),
+        _hint_file(pg_url, sim.url, "project:p1"),
+    ]
+    monkeypatch.setenv("PGOPTIONS", "-c search_path=elsewhere")  # libpq reads PG* variables too
+    others.append(_hint_file(pg_url, sim.url))
+    monkeypatch.delenv("PGOPTIONS")
+    assert ours not in others and len(set(others)) == len(others)
+    for i, path in enumerate(others):
+        prefetch.write_hint(path, prefetch.State(head_from_files(), None, f"other-{i}"))
+    sent = _started(_settings(sim.url, pg_url))
+    assert _v1_lists(sim.state) == 1, "page 1, from the database: no other hint was read"
+    sync(pg_engine, sim.url, prefetched=sent)
+    assert sent.used
+    assert not [r for r in sim.state.request_log if str(r.params.get("page_token")).startswith("other-")]
+
+
+def test_the_hint_holds_no_key_and_no_password(
+    pg_engine: Engine, pg_url: str, sim: SimServer, cache: Path
+) -> None:
+    user, at, host = pg_url.partition("://")[2].partition("@")
+    assert at and ":" not in user  # the test server trusts its clients: a password is accepted, unused
+    with_password = f"{pg_url.partition('://')[0]}://{user}:hint-s3cret@{host}"
+    done = CliRunner().invoke(cli.main, sync_args(with_password, sim), env={"CLASSIFY_ETL_CONFIG": None})
+    assert done.exit_code == 0, done.output
+    [hint] = _files(cache)
+    assert hint == _hint_file(pg_url, sim.url), "keyed by the URL without its password"
+    text = hint.read_text()
+    assert API_KEY not in text and "hint-s3cret" not in text and host not in text, text
+
+
+def check_no_hint_run(
+    database_url: str, sim: SimServer, env: dict[str, str | None], *, cache_files: list[Path]
+) -> None:
+    """A run in ``env`` works, says nothing about the cache, and leaves ``cache_files`` as they were."""
+    before = {p: p.read_bytes() for p in cache_files}
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir, ".cache", "classify-etl")
+    home_before = _files(home)
+    done = CliRunner().invoke(
+        cli.main, [*sync_args(database_url, sim), "-v"], env={"CLASSIFY_ETL_CONFIG": None, **env}
+    )
+    assert done.exit_code == 0, done.output
+    assert "hint" not in done.output.lower() and "cache" not in done.output.lower(), done.output
+    assert {p: p.read_bytes() for p in cache_files if p.exists()} == before
+    assert _files(home) == home_before
+
+
+def test_without_home_or_a_writable_cache_a_run_works_and_writes_no_hint(
+    pg_engine: Engine, pg_url: str, sim: SimServer, tmp_path: Path
+) -> None:
+    with_no_home: dict[str, str | None] = {"HOME": None, "XDG_CACHE_HOME": None}  # cron's bare environment
+    check_no_hint_run(pg_url, sim, with_no_home, cache_files=[])
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("x")
+    check_no_hint_run(pg_url, sim, {"XDG_CACHE_HOME": str(blocked)}, cache_files=[blocked])
+    assert blocked.read_text() == "x" and _files(tmp_path) == [blocked]
+
+
+def test_classify_etl_no_start_hint_1_neither_reads_nor_writes_it(
+    pg_engine: Engine, pg_url: str, sim: SimServer, cache: Path
+) -> None:
+    """As documented (docs/operations.md): ``CLASSIFY_ETL_NO_START_HINT=1``."""
+    hint = _hint_file(pg_url, sim.url)
+    prefetch.write_hint(hint, prefetch.State(head_from_files(), None, "from-the-hint"))
+    check_no_hint_run(pg_url, sim, {"CLASSIFY_ETL_NO_START_HINT": "1"}, cache_files=[hint])
+    assert _v1_lists(sim.state, token="from-the-hint") == 0 and _v1_lists(sim.state) == 1
+    assert _files(cache) == [hint]
+
+
+def test_sqlite_runs_leave_no_hint(engine: Engine, sqlite_url: str, sim: SimServer, cache: Path) -> None:
+    done = CliRunner().invoke(cli.main, sync_args(sqlite_url, sim), env={"CLASSIFY_ETL_CONFIG": None})
+    assert done.exit_code == 0, done.output
+    assert prefetch.hint_path(sqlite_url, sim.url, "default") is None
+    assert _files(cache) == []
