@@ -311,3 +311,21 @@ def test_bodies_read_as_json_reads_them(text: bytes) -> None:
         return type(a) is type(b) and a == b
 
     assert same(got, want)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [("Content-Length", "12"), ("X-Should-Retry", "TRUE")],
+        [("x-should-retry", "false"), ("X-SHOULD-RETRY", "true"), ("content-length", "3")],
+        [("Content-Length", "1"), ("Content-Length", "2"), ("X-Should-Retry-After", "x"), ("Accept", "a")],
+    ],
+)
+def test_the_two_headers_the_client_reads_are_read_as_httpx_does(headers: list[tuple[str, str]]) -> None:
+    from etl.api import _two_headers
+
+    response = httpx.Response(200, headers=headers)
+    should, length = _two_headers(response)
+    assert should.decode() == response.headers.get("x-should-retry", "").lower()
+    assert length.decode() == response.headers.get("content-length", "")
