@@ -270,11 +270,11 @@ def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]
     if missing:
         dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         created: dict[str, int] = dict(
-            conn.execute(
+            conn.execute(  # executemany: one statement text (compiled once), whatever the count
                 dialect_insert(classify_rule_sets)
-                .values([{"digest": d} for d in missing])
                 .on_conflict_do_nothing(index_elements=["digest"])
-                .returning(s.digest, s.id)
+                .returning(s.digest, s.id),
+                [{"digest": d} for d in missing],
             ).all()
         )
         _insert(
