@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Table,
@@ -801,22 +802,30 @@ def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
 
 
 def _unseen(conn: Connection, scope: str, walk_started_at: datetime) -> Any:
-    """The ids of jobs this scope has listed but whose walk since ``walk_started_at`` has not."""
+    """The ids of jobs this scope has listed but whose walk since ``walk_started_at`` has not.
+
+    PostgreSQL: ``NOT EXISTS``, which it plans as a hash anti-join. ``NOT IN (subquery)`` is hashed
+    only while the walk's ids fit in ``work_mem`` (4 MB by default, ~100,000 ids); past that it is
+    compared row by row, quadratic: at 1M jobs the delete guard's count ran for over ten minutes
+    (3.7 s now). SQLite indexes an ``IN`` subquery's result itself, where a correlated ``NOT EXISTS``
+    would read every sighting for each job: ``NOT IN`` there. Sightings hold ids only (never null),
+    so the two mean the same."""
     s = etl_job_seen.c
-    if conn.dialect.name == "postgresql":
-        listed = (
-            "SELECT json_array_elements_text(w.job_ids) FROM etl_walk_sightings AS w "
-            "WHERE w.scope = :w_scope AND w.seen_at >= :w_since"
-        )
-    else:
-        listed = (
-            "SELECT e.value FROM etl_walk_sightings AS w, json_each(w.job_ids) AS e "
-            "WHERE w.scope = :w_scope AND w.seen_at >= :w_since"
-        )
-    listed_ids = text(listed).bindparams(
-        bindparam("w_scope", scope), bindparam("w_since", walk_started_at, type_=UtcDateTime())
+    params: tuple[BindParameter[Any], ...] = (
+        bindparam("w_scope", scope),
+        bindparam("w_since", walk_started_at, type_=UtcDateTime()),
     )
-    return select(s.job_id).where(s.scope == scope, s.job_id.not_in(listed_ids.columns(s.job_id)))
+    if conn.dialect.name == "postgresql":
+        listed_since = text(
+            "NOT EXISTS (SELECT 1 FROM etl_walk_sightings AS w, json_array_elements_text(w.job_ids) AS e(id) "
+            "WHERE w.scope = :w_scope AND w.seen_at >= :w_since AND e.id = etl_job_seen.job_id)"
+        ).bindparams(*params)
+        return select(s.job_id).where(s.scope == scope, listed_since)
+    listed = text(
+        "SELECT e.value FROM etl_walk_sightings AS w, json_each(w.job_ids) AS e "
+        "WHERE w.scope = :w_scope AND w.seen_at >= :w_since"
+    ).bindparams(*params)
+    return select(s.job_id).where(s.scope == scope, s.job_id.not_in(listed.columns(s.job_id)))
 
 
 def count_unseen(

@@ -138,3 +138,26 @@ def test_status_shows_the_v2_plan_of_a_scope(engine: Engine, sim: SimServer) -> 
     assert plan["unfinished_held"] == len(held) > 0
     text = CliRunner().invoke(main, ["status", "--database-url", url])
     assert "v2: next full walk" in text.output and "jobs held unfinished" in text.output
+
+
+def test_the_delete_guard_finds_unseen_jobs_by_an_anti_join_on_postgres(pg_engine: Engine) -> None:
+    """``NOT IN (subquery)`` is compared row by row once a walk's ids pass work_mem (quadratic: the
+    guard's count ran for over ten minutes at the end of a 1M-job walk). The walk's unseen jobs are
+    found by an anti-join, whatever the table sizes."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from etl import load, schema
+
+    jobs = schema.classify_jobs
+    with pg_engine.connect() as conn:
+        stmt = (
+            select(func.count())
+            .select_from(jobs)
+            .where(jobs.c.id.in_(load._unseen(conn, "default", datetime(2026, 1, 1, tzinfo=UTC))))
+        )
+        compiled = stmt.compile(dialect=conn.dialect)
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, compiled.params))
+        assert load.count_unseen(conn, "default", datetime(2026, 1, 1, tzinfo=UTC)) == 0  # it runs
+    assert "Anti Join" in plan and "SubPlan" not in plan, plan
