@@ -61,15 +61,13 @@ class Fetches:
             task.add_done_callback(lambda _t: self.inflight.pop(key, None))
         return task
 
-    async def get(self, job_id: str, params: Sequence[tuple[str, str]], *, usage: bool) -> Fetched:
-        return await asyncio.shield(self._task(job_id, params, usage))
-
     async def get_many(
         self, job_ids: Sequence[str], params: Sequence[tuple[str, str]], *, usage: bool
     ) -> dict[str, Fetched]:
-        """``get`` for each id, a page at a time: ``asyncio.wait`` leaves the GETs running when the
-        waiting page is cancelled, as ``shield`` does (another page may wait for one of them), with
-        one future for the page instead of a task and a shield per job."""
+        """The answers for a page's ids, one GET per job in flight (a job another page is fetching is
+        not asked again). ``asyncio.wait`` leaves the GETs running when the waiting page is cancelled,
+        as ``shield`` would (another page may wait for one of them), with one future for the page
+        instead of a task and a shield per job."""
         tasks = [self._task(j, params, usage) for j in job_ids]
         if tasks:
             await asyncio.wait(tasks)

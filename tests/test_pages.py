@@ -12,11 +12,16 @@ import pytest
 from sqlalchemy import Engine
 
 from etl import load, pages, runs
-from etl.api import ClassifyApi
+from etl.api import ClassifyApi, Fetched
 from etl.errors import InvalidItem
 from etl.normalize import parse_v2
 from etl.pages import Fetches, PagePlanner
 from tests.test_normalize import v2_item
+
+
+async def one(fetches: Fetches, job_id: str) -> Fetched:
+    """A page of one job: its answer."""
+    return (await fetches.get_many([job_id], [], usage=True))[job_id]
 
 
 def test_two_pages_wanting_the_same_job_share_one_request() -> None:
@@ -33,9 +38,9 @@ def test_two_pages_wanting_the_same_job_share_one_request() -> None:
         fetches = Fetches(api, asyncio.Semaphore(4))
         try:
             got = await asyncio.gather(
-                fetches.get("a", [], usage=True),
-                fetches.get("a", [], usage=True),
-                fetches.get("b", [], usage=True),
+                one(fetches, "a"),
+                one(fetches, "a"),
+                one(fetches, "b"),
             )
         finally:
             await api.aclose()
@@ -55,8 +60,8 @@ def test_a_cancelled_page_does_not_cancel_the_fetch_another_page_waits_for() -> 
         api = ClassifyApi(base_url="http://api.test", api_key="k", transport=httpx.MockTransport(handler))
         fetches = Fetches(api, asyncio.Semaphore(4))
         try:
-            first = asyncio.ensure_future(fetches.get("a", [], usage=True))
-            second = asyncio.ensure_future(fetches.get("a", [], usage=True))
+            first = asyncio.ensure_future(one(fetches, "a"))
+            second = asyncio.ensure_future(one(fetches, "a"))
             await asyncio.sleep(0.01)
             first.cancel()
             got = await second
