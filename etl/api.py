@@ -4,8 +4,10 @@ It knows no database. Retries use tenacity with the official client's policy as 
 connection errors, timeouts, 408, 409, 429 and 5xx are retried with exponential backoff and
 jitter (0.5 s → 8 s), ``retry-after-ms`` / ``Retry-After`` are honoured when 0 < wait ≤ 60 s,
 and ``x-should-retry: true|false`` overrides the status code. A body that is not JSON is
-retried too. The transport is injectable: tests hand in ``httpx.MockTransport``; the default
-is the aiohttp transport, the fastest httpx transport on this hardware (see PERF-NOTES).
+retried too. By default the GETs go straight to an aiohttp session (``AiohttpGets``: aiohttp is
+the fastest client on this hardware, see PERF-NOTES; httpx's request and response objects around it
+cost a fifth of a cold sync's CPU), with httpx's exceptions, query encoding and URLs. An httpx
+transport can be handed in instead: tests use ``httpx.MockTransport``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, Protocol
 
 import httpx
 import orjson
@@ -40,7 +42,7 @@ from etl.errors import (
     ListRouteGone,
     PageTokenRejected,
 )
-from etl.firstpage import LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
+from etl.firstpage import BASE_HEADERS, LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
 from etl.models import Page
 from etl.prefetch import Prefetch
 
@@ -113,12 +115,12 @@ class Fetched:
     reason: str | None = None
 
 
-def _two_headers(response: httpx.Response) -> tuple[bytes, bytes]:
+def _two_headers(raw_headers: Sequence[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
     """(x-should-retry lower-cased, content-length) as sent, b"" when absent: one pass over the raw
     headers (httpx's ``headers.get`` decodes and scans them for each name: ~1% of a cold sync's CPU).
     A repeated header counts as httpx joins it: ``"a, b"`` (which is then no number and no flag)."""
     should, length = [], []
-    for name, value in response.headers.raw:
+    for name, value in raw_headers:
         if len(name) == 14 and name.lower() == b"content-length":
             length.append(value)
         elif len(name) == 14 and name.lower() == b"x-should-retry":
@@ -130,7 +132,7 @@ async def _read_capped(response: httpx.Response, cap: int, length: bytes | None 
     """The body, or None as soon as it passes ``cap`` bytes (an endless body is not read to its end).
     ``length``: the content-length header, if the caller has read it already."""
     if length is None:
-        length = _two_headers(response)[1]
+        length = _two_headers(response.headers.raw)[1]
     if length.isdigit() and int(length) > cap:
         return None
     chunks: list[bytes] = []
@@ -253,42 +255,130 @@ def _detail(content: bytes) -> str:
     return str(body)[:200]
 
 
-def _exact_path_transport(
-    verify: bool, limits: httpx.Limits, sessions: list[Any]
-) -> httpx.AsyncBaseTransport:
-    """The aiohttp transport, sending each request target exactly as httpx encoded it.
+def _aiohttp_error(exc: Exception) -> Exception:
+    """aiohttp's exception as the httpx one the retry policy knows (httpx-aiohttp's own mapping);
+    anything it does not map is returned as it is."""
+    from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
 
-    httpx-aiohttp hands aiohttp the URL as a string, and aiohttp re-parses it: it decodes
-    ``%2E`` and resolves dot segments (a job id ``..`` would request ``/api/v2``) and decodes
-    ``%3B``. Job ids are opaque, so the session is given ``yarl.URL(..., encoded=True)``.
-    """
-    import aiohttp
-    import yarl
-    from httpx_aiohttp import AiohttpTransport
+    mapped: type[Exception] | None = None
+    for from_exc, to_exc in AIOHTTP_EXC_MAP.items():
+        if isinstance(exc, from_exc) and (mapped is None or issubclass(to_exc, mapped)):
+            mapped = to_exc
+    return mapped(str(exc)) if mapped is not None else exc
 
-    transport = AiohttpTransport(verify=verify, limits=limits)
 
-    class ExactPaths:
-        """Stands in for the transport's ClientSession (it calls ``client()`` for one)."""
+class _Reply(Protocol):
+    """A response whose body is still to be read: status, headers, ``read(cap)``, ``close()``."""
 
-        session: aiohttp.ClientSession | None = None
+    status: int
+    raw_headers: Sequence[tuple[bytes, bytes]]
+    headers: Mapping[str, str]
 
-        def __call__(self) -> ExactPaths:
-            return self
+    async def read(self, cap: int, length: bytes) -> bytes | None: ...
 
-        def request(self, method: str, url: str, **kwargs: Any) -> Any:
-            if self.session is None:  # made in the event loop that uses it
-                connector = aiohttp.TCPConnector(
-                    limit=limits.max_connections or 100,
-                    keepalive_timeout=limits.keepalive_expiry,
-                    ssl=transport.ssl_context,
-                )
-                self.session = aiohttp.ClientSession(connector=connector)
-                sessions.append(self.session)
-            return self.session.request(method, yarl.URL(url, encoded=True), **kwargs)
+    async def close(self) -> None: ...
 
-    transport.client = ExactPaths()  # type: ignore[assignment]
-    return transport
+
+class _HttpxReply:
+    """A response from an httpx transport (one handed in: tests, or the prefetched answer)."""
+
+    __slots__ = ("_response", "headers", "raw_headers", "status")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+        self.raw_headers: Sequence[tuple[bytes, bytes]] = response.headers.raw
+
+    async def read(self, cap: int, length: bytes) -> bytes | None:
+        return await _read_capped(self._response, cap, length)
+
+    async def close(self) -> None:
+        await self._response.aclose()
+
+
+class _AiohttpReply:
+    """A response straight from aiohttp: its body decoded (gzip, deflate) and capped as httpx's."""
+
+    __slots__ = ("_response", "headers", "raw_headers", "status")
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+        self.raw_headers: Sequence[tuple[bytes, bytes]] = response.raw_headers
+
+    async def read(self, cap: int, length: bytes) -> bytes | None:
+        response = self._response
+        try:
+            if length.isdigit():
+                if int(length) > cap:
+                    return None
+                if "Content-Encoding" not in response.headers:  # the length is the body's: read it
+                    return await response.read()  # type: ignore[no-any-return]
+            chunks: list[bytes] = []  # an encoded or unsized body: counted as it is decoded
+            size = 0
+            async for chunk in response.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > cap:
+                    return None
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except Exception as exc:
+            raise _aiohttp_error(exc) from exc
+
+    async def close(self) -> None:
+        self._response.release()
+
+
+class AiohttpGets:
+    """GETs straight on one aiohttp session, without httpx's request and response objects.
+
+    Going through httpx (``httpx-aiohttp``'s transport) cost a fifth of a cold sync's client CPU:
+    an ``httpx.Request`` per GET, the transport rebuilding aiohttp's headers and timeout from it,
+    an ``httpx.Response`` with its headers parsed again, and the body through two stream layers.
+    Here the headers and timeouts are the session's, set once; errors are mapped to httpx's, so
+    the retry policy sees the same exceptions. Each request target goes as encoded
+    (``yarl.URL(..., encoded=True)``): aiohttp would otherwise decode ``%2E`` and resolve dot
+    segments (a job id ``..`` would request ``/api/v2``) and decode ``%3B``; job ids are opaque."""
+
+    def __init__(
+        self, *, headers: Mapping[str, str], timeout: httpx.Timeout, limits: httpx.Limits, verify: bool
+    ) -> None:
+        self._headers = dict(headers)
+        self._timeout = timeout
+        self._limits = limits
+        self._ssl = httpx.create_ssl_context(verify=verify)
+        self._session: Any = None
+
+    async def get(self, url: str) -> _AiohttpReply:
+        import aiohttp
+        import yarl
+
+        session = self._session
+        if session is None:  # made in the event loop that uses it
+            session = self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self._limits.max_connections or 100,
+                    keepalive_timeout=self._limits.keepalive_expiry,
+                    ssl=self._ssl,
+                ),
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=self._timeout.connect,
+                    sock_read=self._timeout.read,
+                    connect=self._timeout.pool,
+                ),
+            )
+        try:
+            response = await session.request("GET", yarl.URL(url, encoded=True), allow_redirects=False)
+        except Exception as exc:
+            raise _aiohttp_error(exc) from exc
+        return _AiohttpReply(response)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 def _url_maker(base_url: str) -> Callable[[str, str], httpx.URL]:
@@ -318,6 +408,24 @@ def _url_maker(base_url: str) -> Callable[[str, str], httpx.URL]:
     except Exception:  # noqa: BLE001 - any difference in httpx's internals means: parse
         return parsed
     return replaced
+
+
+def _url_text_maker(base_url: str, make: Callable[[str, str], httpx.URL]) -> Callable[[str, str], str]:
+    """``(path, query) → str(make(path, query))`` by concatenation: the base URL's origin as httpx
+    writes it, its path prefix, the path and the query (both already encoded). Checked against
+    ``make`` on probes; where it differs, every URL is made and written out."""
+    base = httpx.URL(base_url)
+    origin = str(base.copy_with(path="", query=None, fragment=None))
+    prefix = base.raw_path.decode("ascii").split("?")[0].rstrip("/")
+
+    def joined(path: str, query: str) -> str:
+        return origin + prefix + path + ("?" + query if query else "")
+
+    def written(path: str, query: str) -> str:
+        return str(make(path, query))
+
+    probes = (("/api/v2/classify/a%2E%2E%3Bb", "project_id=p%201&expand=usage"), ("/x", ""))
+    return joined if all(joined(*probe) == written(*probe) for probe in probes) else written
 
 
 class ClassifyApi:
@@ -352,22 +460,25 @@ class ClassifyApi:
             0, backoff_initial
         )
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._sessions: list[Any] = []
-        if transport is None:
-            transport = _exact_path_transport(verify, limits, self._sessions)
-        # No base_url: each request is built with an absolute URL (see _attempt).
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            timeout=httpx.Timeout(request_timeout, connect=connect_timeout),
-            limits=limits,
-            verify=verify,
-        )
-        # What the client's build_request puts in every request, computed once (see _attempt).
+        timeout = httpx.Timeout(request_timeout, connect=connect_timeout)
+        headers = {**BASE_HEADERS, "Authorization": f"Bearer {api_key}"}
         self._url = _url_maker(self.base_url)
-        self._transport = transport
-        self._headers = self._client.headers
-        self._extensions = {"timeout": self._client.timeout.as_dict()}
+        self._url_text = _url_text_maker(self.base_url, self._url)
+        #: The default: GETs straight on aiohttp (``AiohttpGets``). A transport handed in (tests:
+        #: ``httpx.MockTransport``) gets ``httpx.Request``s with the same headers and timeouts.
+        self._gets: AiohttpGets | None = None
+        self._client: httpx.AsyncClient | None = None
+        if transport is None:
+            self._gets = AiohttpGets(headers=headers, timeout=timeout, limits=limits, verify=verify)
+        else:
+            # No base_url: each request is built with an absolute URL (see _request).
+            self._client = httpx.AsyncClient(
+                transport=transport, headers=headers, timeout=timeout, limits=limits, verify=verify
+            )
+            self._transport = transport
+        # What a client's build_request puts in every request, computed once (see _request).
+        self._headers = httpx.Headers(headers)
+        self._extensions = {"timeout": timeout.as_dict()}
 
     async def __aenter__(self) -> ClassifyApi:
         return self
@@ -376,9 +487,10 @@ class ClassifyApi:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
-        for session in self._sessions:
-            await session.close()
+        if self._client is not None:
+            await self._client.aclose()
+        if self._gets is not None:
+            await self._gets.aclose()
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -433,28 +545,19 @@ class ClassifyApi:
                 query = str(httpx.QueryParams(params))
                 if endpoint == "v2_get":
                     self._queries[key] = query
-        url = self._url(path, query)
-        # Straight to the transport: the client's send wraps every response for cookies (a urllib
-        # request and response built per response: ~5% of a cold sync's CPU), auth flows and
-        # redirects, none of which this API uses (a bearer key; redirects are not followed).
-        request = httpx.Request("GET", url, headers=self._headers, extensions=self._extensions)
-        prefetched, self.prefetched = self.prefetched, None
-        response = await prefetched.take(request) if prefetched is not None else None
-        if response is None:
-            response = await self._transport.handle_async_request(request)
-            response.request = request
+        reply = await self._send(path, query)
         try:
-            status = response.status_code
-            should, length = _two_headers(response)
+            status = reply.status
+            should, length = _two_headers(reply.raw_headers)
             if should == b"true" or (should != b"false" and status in RETRY_STATUSES):
                 raise _Retryable(
-                    f"HTTP {status}: {_detail(await _read_capped(response, 64_000) or b'')}",
+                    f"HTTP {status}: {_detail(await reply.read(64_000, length) or b'')}",
                     status=status,
-                    wait_s=retry_after_seconds(response.headers),
+                    wait_s=retry_after_seconds(reply.headers),
                 )
-            content = await _read_capped(response, MAX_BODY_BYTES, length)
+            content = await reply.read(MAX_BODY_BYTES, length)
         finally:
-            await response.aclose()
+            await reply.close()
         if content is None:
             raise UnusableBody(f"{path}: HTTP {status} with a body over {MAX_BODY_BYTES // 1_000_000} MB")
         try:
@@ -466,6 +569,25 @@ class ClassifyApi:
                 raise _Retryable(f"HTTP {status} with a body that is not JSON", status=status) from None
             body = {"detail": content[:200].decode("utf-8", "replace")}
         return status, body
+
+    async def _send(self, path: str, query: str) -> _Reply:
+        """The answer's status and headers (its body still to be read): the prefetched answer if this
+        is the request the prefetch sent, else a GET on aiohttp or on the transport handed in."""
+        if self.prefetched is not None:
+            prefetched, self.prefetched = self.prefetched, None
+            answer = await prefetched.take(self._request(path, query))
+            if answer is not None:
+                return _HttpxReply(answer)
+        if self._gets is not None:
+            return await self._gets.get(self._url_text(path, query))
+        return _HttpxReply(await self._transport.handle_async_request(self._request(path, query)))
+
+    def _request(self, path: str, query: str) -> httpx.Request:
+        """The request an httpx client would build, built directly: the client's send wraps every
+        response for cookies (a urllib request and response per response), auth flows and
+        redirects, none of which this API uses (a bearer key; redirects are not followed)."""
+        url = self._url(path, query)
+        return httpx.Request("GET", url, headers=self._headers, extensions=self._extensions)
 
     async def list_page(
         self,

@@ -19,6 +19,14 @@ RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 #: drops such an answer, and the run's own request meets the limit).
 MAX_BODY_BYTES = 32_000_000
 LIST_PATHS: dict[str, str] = {"v1": "/api/v1/classifier/jobs", "v2": "/api/v2/classify"}
+#: What every request carries besides the key (the run's client and the prefetch). Accept-Encoding
+#: names only what every path that reads a body decodes (aiohttp, and httpx whatever optional
+#: decoders are installed).
+BASE_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+    "User-Agent": "classify-etl",
+}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etl.firstpage import (
+    BASE_HEADERS,
     MAX_BODY_BYTES,
     RETRY_STATUSES,
     Scope,
@@ -178,7 +179,7 @@ def send(
     import httpx
 
     client = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout), verify=verify)
-    headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+    headers = {**BASE_HEADERS, "Authorization": f"Bearer {api_key}"}
     request = client.build_request("GET", httpx.URL(url), params=query or None, headers=headers)
     future: Future[Answer | None] = Future()
     threading.Thread(
