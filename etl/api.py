@@ -452,8 +452,8 @@ class ClassifyApi:
         self._queries: dict[tuple[tuple[str, Any], ...], str] = {}
         #: Cleared for the run when the service rejects ``expand=usage``.
         self.expand_usage = True
-        #: The run's first list request, sent at start-up (``etl.prefetch``): its answer stands for
-        #: this client's first request if that is exactly the same request; looked at once.
+        #: List pages asked for at start-up (``etl.prefetch``): their answers stand for this client's
+        #: list requests while those are exactly the prefetched ones, in order.
         self.prefetched: Prefetch | None = None
         # 0.5 s, 1, 2, 4, 8 (capped), each plus up to 0.5 s of jitter so clients do not retry in step.
         self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
@@ -545,7 +545,7 @@ class ClassifyApi:
                 query = str(httpx.QueryParams(params))
                 if endpoint == "v2_get":
                     self._queries[key] = query
-        reply = await self._send(path, query)
+        reply = await self._send(endpoint, path, query)
         try:
             status = reply.status
             should, length = _two_headers(reply.raw_headers)
@@ -570,14 +570,15 @@ class ClassifyApi:
             body = {"detail": content[:200].decode("utf-8", "replace")}
         return status, body
 
-    async def _send(self, path: str, query: str) -> _Reply:
-        """The answer's status and headers (its body still to be read): the prefetched answer if this
-        is the request the prefetch sent, else a GET on aiohttp or on the transport handed in."""
-        if self.prefetched is not None:
-            prefetched, self.prefetched = self.prefetched, None
-            answer = await prefetched.take(self._request(path, query))
+    async def _send(self, endpoint: str, path: str, query: str) -> _Reply:
+        """The answer's status and headers (its body still to be read): for a list page, the
+        prefetched answer if this is the next request the prefetch sent; else a GET on aiohttp or on
+        the transport handed in. The first list request that is not the prefetch's ends its use."""
+        if self.prefetched is not None and endpoint in ("v1_list", "v2_list"):
+            answer = await self.prefetched.take(self._request(path, query))
             if answer is not None:
                 return _HttpxReply(answer)
+            self.prefetched = None
         if self._gets is not None:
             return await self._gets.get(self._url_text(path, query))
         return _HttpxReply(await self._transport.handle_async_request(self._request(path, query)))

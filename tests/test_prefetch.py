@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,7 @@ def _settings(base_url: str, database_url: str, **values: Any) -> Settings:
         api_key=SecretStr(API_KEY),
         base_url=base_url,
         database_url=SecretStr(database_url),
-        page_size=50,
-        request_timeout=10.0,
-        **values,
+        **{"page_size": 50, "request_timeout": 10.0, **values},
     )
 
 
@@ -139,6 +138,72 @@ def test_the_sync_command_sends_its_first_page_once(engine: Engine, db_url: str,
     assert done.exit_code == 0, done.output
     assert _v1_lists(sim.state) == 1
     assert_tables_equal_truth(engine, sim.state)
+
+
+def _chain_done(sent: prefetch.Prefetch) -> None:
+    """Wait for the prefetch thread to end its chain (it is a daemon: nothing else joins it)."""
+    for thread in threading.enumerate():
+        if thread.name == "classify-etl-prefetch":
+            thread.join(timeout=30)
+    assert sent.future.done()
+
+
+def test_the_prefetch_walks_on_and_the_run_takes_every_page_once(
+    engine: Engine, db_url: str, sim: SimServer
+) -> None:
+    """While the run starts, the prefetch follows the tokens; the run takes those pages in order and
+    asks for none of them again (150 jobs, 50 a page: all 3 pages come from the prefetch)."""
+    sent = _started(_settings(sim.url, db_url))
+    _chain_done(sent)
+    assert sent.pages == 3 and sim.state.counts["v1_list"] == 3
+    result = sync(engine, sim.url, prefetched=sent)
+    assert sent.used
+    assert sim.state.counts["v1_list"] == 3, "no page asked for twice"
+    assert result.requests["v1_list"] == 3
+    assert_tables_equal_truth(engine, sim.state)
+
+
+def test_the_prefetch_chain_is_bounded_and_the_run_goes_on_from_its_end(
+    engine: Engine, db_url: str, sim: SimServer
+) -> None:
+    """150 jobs at 5 a page are 30 pages: the prefetch sends ``PREFETCH_PAGES`` of them and stops
+    there; the run takes those and asks for the rest itself, each page once."""
+    sent = _started(_settings(sim.url, db_url, page_size=5))
+    _chain_done(sent)
+    assert sent.pages == prefetch.PREFETCH_PAGES == sim.state.counts["v1_list"]
+    result = sync(engine, sim.url, prefetched=sent, page_size=5)
+    assert sim.state.counts["v1_list"] == result.requests["v1_list"] == 30
+    assert_tables_equal_truth(engine, sim.state)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "followed"),
+    [
+        (200, {"items": [{"id": "a"}], "next_page_token": "t2"}, "t2"),
+        (200, {"items": [{"id": "a"}], "next_page_token": None}, None),
+        (200, {"items": [{"id": "a"}], "next_page_token": ""}, None),
+        (200, {"items": [{"id": "a"}], "next_page_token": 7}, None),
+        (200, {"items": [], "next_page_token": "t2"}, None),
+        (200, {"items": "x", "next_page_token": "t2"}, None),
+        (200, ["t2"], None),
+        (500, {"items": [{"id": "a"}], "next_page_token": "t2"}, None),
+    ],
+)
+def test_the_prefetch_follows_only_a_page_the_run_would_follow(status: int, body: Any, followed: Any) -> None:
+    import json
+
+    answer = prefetch.Answer(status, [(b"content-type", b"application/json")], json.dumps(body).encode(), {})
+    assert prefetch._next_token(answer) == followed
+
+
+def test_the_prefetch_reads_a_gzipped_page_for_its_token() -> None:
+    import gzip
+    import json
+
+    raw = gzip.compress(json.dumps({"items": [{"id": "a"}], "next_page_token": "t2"}).encode())
+    answer = prefetch.Answer(200, [(b"content-encoding", b"gzip")], raw, {})
+    assert prefetch._next_token(answer) == "t2"
+    assert prefetch._next_token(prefetch.Answer(200, [(b"content-encoding", b"gzip")], b"{", {})) is None
 
 
 def test_no_prediction_where_the_first_request_is_not_known(
