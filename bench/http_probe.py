@@ -1,11 +1,19 @@
 """HTTP ceilings: walk the v1 list and GET every job with ``--concurrency`` requests in flight, JSON
 decoded, and nothing else (no database, no validation, no rows). Prints a JSON summary on stdout.
 
-``--client etl``: classify-etl's own client (``etl.api.ClassifyApi``: httpx on the aiohttp transport,
-tenacity retries), on the loader's event loop (uvloop's) with its collector setting. What it reaches
+``--client etl``: classify-etl's own client (``etl.api.ClassifyApi``: GETs on an aiohttp session, httpx's
+query encoding and errors, tenacity retries), on the loader's event loop (uvloop's) with its collector
+setting. What it reaches
 is the most the loader can reach with that client here; the gap to the loader is the loader's own cost.
 ``--client aiohttp``: a bare ``aiohttp.ClientSession`` on asyncio's own loop, as anyone would write it:
 the yardstick of issue 14.
+
+``--list-only``: the list walk alone, no GETs: the floor of a re-sync with no change, for any client
+(each page waits for the previous one's token). Start a simulator first, e.g.
+``.venv/bin/python bench/sim.py --jobs 20000 --latency-ms 25 --api-key bench-key`` (it prints its port),
+then ``/usr/bin/time .venv/bin/python bench/http_probe.py --client aiohttp --list-only --base-url
+http://127.0.0.1:PORT --api-key bench-key``: the summary's ``elapsed_s`` is the walk, the time's wall
+the whole process.
 """
 
 from __future__ import annotations
@@ -22,14 +30,18 @@ ListPage = Callable[[str | None], Awaitable[tuple[list[Any], str | None]]]
 GetJob = Callable[[str], Awaitable[None]]
 
 
-async def walk(list_page: ListPage, get_job: GetJob, concurrency: int, page_size: int) -> dict[str, Any]:
-    """List ahead (at most four pages of gets queued, as the loader's lookahead), get every job."""
+async def walk(
+    list_page: ListPage, get_job: GetJob | None, concurrency: int, page_size: int
+) -> dict[str, Any]:
+    """List ahead (at most four pages of gets queued, as the loader's lookahead), get every job
+    (``get_job`` None: the list alone)."""
     in_flight = asyncio.Semaphore(concurrency)
     queued = asyncio.Semaphore(4 * page_size)  # a counter: waiting on a set of tasks would cost O(n)
 
     async def get(job_id: str) -> None:
         try:
             async with in_flight:
+                assert get_job is not None
                 await get_job(job_id)
         finally:
             queued.release()
@@ -42,7 +54,7 @@ async def walk(list_page: ListPage, get_job: GetJob, concurrency: int, page_size
         items, token = await list_page(token)
         pages += 1
         jobs += len(items)
-        for item in items:
+        for item in items if get_job is not None else ():
             await queued.acquire()
             task = asyncio.create_task(get(item["id"]))
             tasks.add(task)
@@ -67,7 +79,7 @@ async def with_etl_client(args: argparse.Namespace) -> dict[str, Any]:
         async def get_job(job_id: str) -> None:
             await api.get_job(job_id, {})
 
-        return await walk(list_page, get_job, args.concurrency, args.page_size)
+        return await walk(list_page, None if args.list_only else get_job, args.concurrency, args.page_size)
 
 
 async def with_aiohttp(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,7 +104,7 @@ async def with_aiohttp(args: argparse.Namespace) -> dict[str, Any]:
                 elif resp.status != 404:
                     resp.raise_for_status()
 
-        return await walk(list_page, get_job, args.concurrency, args.page_size)
+        return await walk(list_page, None if args.list_only else get_job, args.concurrency, args.page_size)
 
 
 def main() -> int:
@@ -102,6 +114,7 @@ def main() -> int:
     parser.add_argument("--client", choices=["etl", "aiohttp"], default="etl")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--list-only", action="store_true", help="walk the list, GET nothing")
     args = parser.parse_args()
     if args.client == "etl":  # on the loader's event loop and collector setting (etl.sync.run_sync's)
         from etl.sync import fewer_collections, new_event_loop
