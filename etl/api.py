@@ -19,7 +19,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, Protocol
 
@@ -128,21 +128,17 @@ def _two_headers(raw_headers: Sequence[tuple[bytes, bytes]]) -> tuple[bytes, byt
     return b", ".join(should), b", ".join(length)
 
 
-async def _read_capped(response: httpx.Response, cap: int, length: bytes | None = None) -> bytes | None:
-    """The body, or None as soon as it passes ``cap`` bytes (an endless body is not read to its end).
-    ``length``: the content-length header, if the caller has read it already."""
-    if length is None:
-        length = _two_headers(response.headers.raw)[1]
-    if length.isdigit() and int(length) > cap:
-        return None
-    chunks: list[bytes] = []
+async def _read_capped(chunks: AsyncIterable[bytes], cap: int) -> bytes | None:
+    """A body's (decoded) chunks joined, or None as soon as they pass ``cap`` bytes (an endless body
+    is not read to its end). A declared content-length over ``cap`` is the caller's to refuse first."""
+    parts: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in chunks:
         size += len(chunk)
         if size > cap:
             return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _cut_deep(content: bytes, keep: int = JSON_KEEP_DEPTH) -> bytes:
@@ -291,7 +287,9 @@ class _HttpxReply:
         self.raw_headers: Sequence[tuple[bytes, bytes]] = response.headers.raw
 
     async def read(self, cap: int, length: bytes) -> bytes | None:
-        return await _read_capped(self._response, cap, length)
+        if length.isdigit() and int(length) > cap:
+            return None
+        return await _read_capped(self._response.aiter_bytes(), cap)
 
     async def close(self) -> None:
         await self._response.aclose()
@@ -316,14 +314,8 @@ class _AiohttpReply:
                     return None
                 if "Content-Encoding" not in response.headers:  # the length is the body's: read it
                     return await response.read()  # type: ignore[no-any-return]
-            chunks: list[bytes] = []  # an encoded or unsized body: counted as it is decoded
-            size = 0
-            async for chunk in response.content.iter_chunked(1 << 16):
-                size += len(chunk)
-                if size > cap:
-                    return None
-                chunks.append(chunk)
-            return b"".join(chunks)
+            # An encoded or unsized body: counted as it is decoded.
+            return await _read_capped(response.content.iter_chunked(1 << 16), cap)
         except Exception as exc:
             raise _aiohttp_error(exc) from exc
 

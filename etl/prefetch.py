@@ -128,10 +128,6 @@ class Prefetch:
         with self._lock:
             self._closed = True
 
-    def matches(self, request: httpx.Request) -> bool:
-        with self._lock:
-            return self._taken < len(self._entries) and self._entries[self._taken][0] == _key(request)
-
     async def take(self, request: httpx.Request) -> httpx.Response | None:
         """The answer to ``request`` if it is the next prefetched one and came back usable; else None
         (the caller sends ``request`` itself, and the chain ends). Waits for the answer if it is
