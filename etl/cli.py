@@ -461,7 +461,6 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
         if monitor is not None:
             _finish_monitor(monitor, settings, code, summary, message)
     summary["dry_run"] = dry_run
-    summary["dry_run"] = dry_run
     if not text_logs:
         log.info("sync %s", result.outcome, extra={"event": "summary", **summary})
     if text_logs:

@@ -517,9 +517,14 @@ def mark_deleted(
     if only_v2_known:
         stmt = stmt.where(j.hydration_status != "not_found")
     result = conn.execute(stmt.values(deleted_at=now))
+    drop_sightings(conn, scope, now)
+    return int(result.rowcount or 0)
+
+
+def drop_sightings(conn: Connection, scope: str, now: datetime) -> None:
+    """The walk's sightings, once its unlisted jobs are dealt with: the next walk records its own."""
     w = etl_walk_sightings.c
     conn.execute(delete(etl_walk_sightings).where(w.scope == scope, w.seen_at <= now))
-    return int(result.rowcount or 0)
 
 
 def abandon_stale_runs(conn: Connection, scopes: Sequence[str], now: datetime) -> None:
