@@ -254,6 +254,31 @@ def _rule_pairs(rules: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(r["type"], r["description"]) for r in sorted(rules, key=lambda r: r["position"])]
 
 
+def encode_rows(jobs: Sequence[JobRows]) -> None:
+    """Compute, for each job not encoded yet, what its write needs and no database read decides:
+    its rule set's digest and its two payloads compressed against its rules (``zlib-rules-1``;
+    the dictionary is the rules', which the set of that digest holds). ``PagePlanner.plan`` runs it
+    in a worker thread, beside the commit of the page before: inside the commit it cost a fifth of
+    a cold sync's commit time, mostly waiting to take the GIL back after each zlib call (which
+    releases it) while the event loop held it (issue 14)."""
+    dictionaries: dict[str | None, bytes] = {}  # a page's jobs share few rule sets: one each
+    for j in jobs:
+        if j.encoded is not None:
+            continue
+        digest = rule_set_digest(j.rules) if j.rules else None
+        if digest not in dictionaries:
+            dictionaries[digest] = PAYLOAD_DICTIONARY_1 + rules_dictionary(_rule_pairs(j.rules))
+        pair = _compress_pair(j.job.get("v1_raw"), j.job.get("v2_raw"), 15, dictionaries[digest])
+        j.encoded = (digest, pair)
+
+
+def _encoded(job: JobRows) -> tuple[str | None, bytes]:
+    if job.encoded is None:
+        encode_rows([job])
+    assert job.encoded is not None
+    return job.encoded
+
+
 def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]:
     """job id → the id of its rule set (jobs without rules have none), writing the sets this
     database does not hold yet. A set another writer inserts at the same time is taken, not
@@ -261,8 +286,9 @@ def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]
     of_job: dict[str, str] = {}  # job id → digest
     rules: dict[str, list[dict[str, Any]]] = {}  # digest → the rules, once
     for j in jobs:
-        if j.rules:
-            digest = of_job[j.job_id] = rule_set_digest(j.rules)
+        digest = _encoded(j)[0]
+        if digest is not None:
+            of_job[j.job_id] = digest
             rules.setdefault(digest, j.rules)
     if not of_job:
         return {}
@@ -315,24 +341,18 @@ def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[st
     saved."""
     if not jobs:
         return
+    encode_rows(jobs)  # what was not encoded ahead of the commit
     rule_sets = store_rule_sets(conn, jobs)
     _upsert(conn, classify_jobs, [_job_row(j, rule_sets.get(j.job_id)) for j in jobs], ["id"])
-    # A page's jobs share few rule sets: each set's dictionary is built once (zlib-rules-1).
-    dictionaries: dict[int | None, bytes] = {}
-    payloads = []
-    for j in jobs:
-        set_id = rule_sets.get(j.job_id)
-        if set_id not in dictionaries:
-            dictionaries[set_id] = PAYLOAD_DICTIONARY_1 + rules_dictionary(_rule_pairs(j.rules))
-        v1_raw, v2_raw = j.job.get("v1_raw"), j.job.get("v2_raw")
-        payloads.append(
-            {
-                "job_id": j.job_id,
-                "codec": PAYLOAD_CODEC_RULES,
-                "payloads": _compress_pair(v1_raw, v2_raw, 15, dictionaries[set_id]),
-                "rule_set_id": set_id,
-            }
-        )
+    payloads = [
+        {
+            "job_id": j.job_id,
+            "codec": PAYLOAD_CODEC_RULES,
+            "payloads": _encoded(j)[1],
+            "rule_set_id": rule_sets.get(j.job_id),
+        }
+        for j in jobs
+    ]
     _upsert(conn, classify_job_payloads, payloads, ["job_id"])
     ids = [j.job_id for j in jobs if stored is None or j.job_id in stored]
     for table in CHILD_TABLES if ids else ():

@@ -569,6 +569,9 @@ class JobRows:
     config: dict[str, Any] | None = None
     pages: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
+    #: (its rule set's digest, its compressed payload pair), once ``etl.load.encode_rows`` has
+    #: computed them ahead of the page's commit; None: the commit computes them.
+    encoded: tuple[str | None, bytes] | None = None
 
     @property
     def job_id(self) -> str:

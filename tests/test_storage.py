@@ -78,6 +78,41 @@ def test_payloads_round_trip_byte_exact(engine: Engine) -> None:
     assert "v1_raw" not in {c["name"] for c in inspect(engine).get_columns("classify_jobs")}
 
 
+def test_payloads_encoded_ahead_of_the_commit_are_the_commits(engine: Engine) -> None:
+    """The planner encodes a page's rows before its commit (``load.encode_rows``, in a worker
+    thread): what is stored is byte for byte what the commit computes itself, for jobs of two rule
+    sets and one without rules on the same page, and it decodes to the payloads."""
+
+    def page() -> list[JobRows]:
+        a, b, c = (
+            _job("a", AWKWARD, {"id": "a", **AWKWARD}),
+            _job("b", {"x": 1}, None),
+            _job("c", None, {"y": 2}),
+        )
+        b.rules = [{"job_id": "b", "position": 0, "type": "memo", "description": "another rule set"}]
+        c.rules = []
+        return [a, b, c]
+
+    def stored_bytes() -> dict[str, Any]:
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT job_id, payloads, rule_set_id FROM classify_job_payloads"))
+            return {r.job_id: (bytes(r.payloads), r.rule_set_id) for r in got}
+
+    ahead = page()
+    load.encode_rows(ahead)
+    assert all(j.encoded is not None for j in ahead)
+    with engine.begin() as conn:
+        load.upsert_jobs(conn, ahead)
+    written_ahead = stored_bytes()
+    with engine.begin() as conn:
+        load.upsert_jobs(conn, page())  # encoded in the commit
+    assert stored_bytes() == written_ahead
+    assert written_ahead["c"][1] is None and written_ahead["a"][1] != written_ahead["b"][1]
+    with engine.connect() as conn:
+        got = load.stored_payloads(conn, ["a", "b", "c"])
+    assert got == {"a": (AWKWARD, {"id": "a", **AWKWARD}), "b": ({"x": 1}, None), "c": (None, {"y": 2})}
+
+
 def test_payloads_of_a_synced_job_are_what_the_api_sent(engine: Engine) -> None:
     state = SimState.generate(n_jobs=60, seed=3, api_key=API_KEY)
     with SimServer(state) as sim:
