@@ -337,6 +337,12 @@ class AiohttpGets:
     def __init__(
         self, *, headers: Mapping[str, str], timeout: httpx.Timeout, limits: httpx.Limits, verify: bool
     ) -> None:
+        # Imported now, not at the first GET: a run whose first list pages were prefetched would
+        # otherwise import aiohttp (~120 ms) between the last prefetched page and its own first
+        # request, with no list request in flight.
+        import aiohttp  # noqa: F401
+        import yarl  # noqa: F401
+
         self._headers = dict(headers)
         self._timeout = timeout
         self._limits = limits

@@ -166,13 +166,14 @@ def test_the_prefetch_walks_on_and_the_run_takes_every_page_once(
 def test_the_prefetch_chain_is_bounded_and_the_run_goes_on_from_its_end(
     engine: Engine, db_url: str, sim: SimServer
 ) -> None:
-    """150 jobs at 5 a page are 30 pages: the prefetch sends ``PREFETCH_PAGES`` of them and stops
-    there; the run takes those and asks for the rest itself, each page once."""
-    sent = _started(_settings(sim.url, db_url, page_size=5))
+    """150 jobs at 2 a page are 75 pages: the prefetch sends ``PREFETCH_PAGES`` (64) of them and
+    stops there; the run takes those and asks for the rest itself, each page once."""
+    sent = _started(_settings(sim.url, db_url, page_size=2))
     _chain_done(sent)
-    assert sent.pages == prefetch.PREFETCH_PAGES == sim.state.counts["v1_list"]
-    result = sync(engine, sim.url, prefetched=sent, page_size=5)
-    assert sim.state.counts["v1_list"] == result.requests["v1_list"] == 30
+    assert sent.pages == prefetch.PREFETCH_PAGES == sim.state.counts["v1_list"] == 64
+    result = sync(engine, sim.url, prefetched=sent, page_size=2)
+    assert sent.used
+    assert sim.state.counts["v1_list"] == result.requests["v1_list"] == 75
     assert_tables_equal_truth(engine, sim.state)
 
 
