@@ -61,17 +61,22 @@ class Fetches:
             task.add_done_callback(lambda _t: self.inflight.pop(key, None))
         return task
 
+    def start(
+        self, job_ids: Sequence[str], params: Sequence[tuple[str, str]], usage: bool
+    ) -> dict[str, asyncio.Task[Fetched]]:
+        """A GET per id, or the one already in flight for it (a job another page is fetching is not
+        asked again). Wait for them with ``asyncio.wait``, which leaves them running when the
+        waiting page is cancelled (another page may wait for one of them)."""
+        return {j: self._task(j, params, usage) for j in job_ids}
+
     async def get_many(
         self, job_ids: Sequence[str], params: Sequence[tuple[str, str]], *, usage: bool
     ) -> dict[str, Fetched]:
-        """The answers for a page's ids, one GET per job in flight (a job another page is fetching is
-        not asked again). ``asyncio.wait`` leaves the GETs running when the waiting page is cancelled,
-        as ``shield`` would (another page may wait for one of them), with one future for the page
-        instead of a task and a shield per job."""
-        tasks = [self._task(j, params, usage) for j in job_ids]
+        """The answers for a list of ids, all at once (``start``, then one wait for all)."""
+        tasks = self.start(job_ids, params, usage)
         if tasks:
-            await asyncio.wait(tasks)
-        return {j: t.result() for j, t in zip(job_ids, tasks, strict=True)}
+            await asyncio.wait(tasks.values())
+        return {j: t.result() for j, t in tasks.items()}
 
     async def _get(self, job_id: str, params: Sequence[tuple[str, str]], usage: bool) -> Fetched:
         async with self.limit:
@@ -85,6 +90,10 @@ class Fetches:
         for task in tasks:
             task.cancel()
         return tasks
+
+
+#: Items read, or rows built, between two yields to the event loop (~1–2 ms of work).
+SLICE = 16
 
 
 @dataclass
@@ -103,11 +112,9 @@ class PagePlanner:
     ) -> PagePlan:
         endpoint = f"{source}_list"
         ids = [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
-        with self.engine.connect() as conn:
-            stored = load.stored_state(conn, ids)
+        stored = await asyncio.to_thread(self._stored, ids)
         known = None if self.force else self._known(source, stored)
-        read = decide.read_page(
-            items,
+        reader = decide.PageReader(
             endpoint,
             parse_v1 if source == "v1" else parse_v2,
             known,
@@ -115,6 +122,11 @@ class PagePlanner:
             # _check_window reads every item's created_at; a known item's alone, not the whole item.
             created_at=created_at_of if window is not None else None,
         )
+        for n, raw in enumerate(items, 1):
+            reader.add(raw)
+            if n % SLICE == 0:
+                await asyncio.sleep(0)  # let answers in and requests out between slices
+        read = reader.done()
         if window is not None:
             _check_window(read, window)
         counters = Counters(pages=1, listed=len(items), quarantined=len(read.bad))
@@ -136,21 +148,21 @@ class PagePlanner:
         v1_raws: dict[str, Any] = {}
         in_db = [j for j in todo if j in stored]  # only a stored job can have a stored v1 payload
         if source == "v2" and in_db:  # a job known from v1 keeps its v1 columns: only those written
-            with self.engine.connect() as conn:
-                v1_raws = load.stored_v1_raw(conn, in_db)
-        fetched = await self._fetch_all([j for j, (_i, _v, f) in todo.items() if f])
-        if (
-            source == "v1"
-            and fetched
-            and all(f.status == "failed" for f in fetched.values())
-            and len(fetched) >= 3
-        ):
-            # Every hydration of the page failed: the API is down, not a job broken. Fail the run
-            # with the checkpoint intact instead of flagging a whole page as failed.
-            last = list(fetched.values())[-1]
-            raise FatalApiError(f"every v2 request of the page failed; last error: {last.reason}")
-        for job_id, (item, what, fetch) in todo.items():
-            got = fetched.get(job_id)
+            v1_raws = await asyncio.to_thread(self._stored_v1_raw, in_db)
+        fetching = self.fetches.start([j for j, (_i, _v, f) in todo.items() if f], self.params, self.credits)
+        fetched: list[Fetched] = []
+        # Each job's rows are built as its answer arrives, in listing order: the work of a page
+        # (~10 ms of validation and row building) is spread between the answers instead of
+        # holding the event loop at the page's end while the requests in flight wait.
+        for n, (job_id, (item, what, fetch)) in enumerate(todo.items(), 1):
+            task = fetching.get(job_id)
+            if task is not None and not task.done():
+                await asyncio.wait((task,))  # not cancelled with this page: another may share it
+            elif n % SLICE == 0:
+                await asyncio.sleep(0)
+            got = task.result() if task is not None else None
+            if got is not None:
+                fetched.append(got)
             if got is not None and got.status == "bad":
                 _quarantine_get(plan, got.body, got.reason or "", job_id)
                 got = Fetched("failed", reason=f"quarantined: {got.reason}")
@@ -163,6 +175,10 @@ class PagePlanner:
             rows = self._rows(source, item, got, stored.get(job_id), v1_raws.get(job_id), plan)
             if rows is not None:
                 plan.write.rows.append(rows)
+        if source == "v1" and len(fetched) >= 3 and all(f.status == "failed" for f in fetched):
+            # Every hydration of the page failed: the API is down, not a job broken. Fail the run
+            # with the checkpoint intact instead of flagging a whole page as failed.
+            raise FatalApiError(f"every v2 request of the page failed; last error: {fetched[-1].reason}")
         plan.write.resolved["v2_get"] = [
             r.job_id for r in plan.write.rows if r.job["hydration_status"] == "ok"
         ]
@@ -196,6 +212,14 @@ class PagePlanner:
         plan.write.resolved["v2_get"] = [r.job_id for r in plan.write.rows]
         await _encode(plan)
         return plan
+
+    def _stored(self, ids: list[str]) -> dict[str, decide.Stored]:
+        with self.engine.connect() as conn:
+            return load.stored_state(conn, ids)
+
+    def _stored_v1_raw(self, ids: list[str]) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            return load.stored_v1_raw(conn, ids)
 
     def _see(self, when: datetime | None) -> None:
         if when is not None and (self.service_now is None or when > self.service_now):

@@ -192,3 +192,54 @@ def test_a_window_page_of_known_jobs_is_checked_without_a_parse(
             await api.aclose()
 
     asyncio.run(main())
+
+
+def test_a_pages_rows_are_built_as_its_answers_arrive_and_kept_in_listing_order(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first job's rows are built while the page's other GETs are still in flight (the page's
+    work is spread between answers, not held to its end); an answer that comes early waits for
+    those listed before it, so the rows stay in listing order."""
+    from tests.test_normalize import v1_item
+
+    ids = ["job-0", "job-1", "job-2"]
+    answer = {job_id: asyncio.Event() for job_id in ids}
+    built: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        job_id = request.url.path.rsplit("/", 1)[1]
+        await answer[job_id].wait()
+        return httpx.Response(200, json=v2_item(id=job_id))
+
+    real_rows = PagePlanner._rows
+
+    def spy(self: PagePlanner, source: Any, item: Any, *args: Any) -> Any:
+        built.append(item.job_id)
+        return real_rows(self, source, item, *args)
+
+    monkeypatch.setattr(PagePlanner, "_rows", spy)
+
+    async def settle() -> None:
+        for _ in range(50):
+            await asyncio.sleep(0.005)
+
+    async def main() -> list[str]:
+        api = ClassifyApi(base_url="http://api.test", api_key="k", transport=httpx.MockTransport(handler))
+        planner = PagePlanner(engine, Fetches(api, asyncio.Semaphore(4)), [])
+        try:
+            plan = asyncio.ensure_future(planner.plan("v1", [v1_item(id=i) for i in ids], "default"))
+            answer["job-0"].set()
+            await settle()
+            assert built == ["job-0"] and not plan.done()
+            answer["job-2"].set()  # out of order: waits for job-1
+            await settle()
+            assert built == ["job-0"] and not plan.done()
+            answer["job-1"].set()
+            done = await plan
+        finally:
+            await api.aclose()
+        assert built == ids
+        assert done.counters.hydrated == 3
+        return [r.job_id for r in done.write.rows]
+
+    assert asyncio.run(main()) == ids
