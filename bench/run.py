@@ -276,6 +276,11 @@ class Row:
         return self.v2_get / self.wall_s / bound if bound and self.v2_get else None
 
     @property
+    def client_cpu_per_1k(self) -> float:
+        """The contender's CPU seconds per 1,000 jobs listed (issue 14's yardstick)."""
+        return self.client_cpu_s / self.jobs_listed * 1000 if self.jobs_listed else 0.0
+
+    @property
     def other_cpu_s(self) -> float:
         """CPU the machine spent on neither this run's processes nor its database: other load."""
         return max(0.0, self.machine_busy_s - self.client_cpu_s - self.sim_cpu_s - self.pg_cpu_s)
@@ -440,8 +445,9 @@ def render(rows: list[Row], args: argparse.Namespace, header: dict[str, str]) ->
     lines += [
         "",
         "| scenario | contender | jobs | C | wall s | jobs/s | v2 req | list req | list floor s "
-        "| peak RSS MB | CPU s client / sim / PG / other | % API bound | etl ÷ dlt |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| peak RSS MB | CPU s client / sim / PG / other | client CPU s per 1k jobs | % API bound "
+        "| etl ÷ dlt |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     order = {s: i for i, s in enumerate(SCENARIOS)}
     rank = {"etl": 0, "dlt": 1, "http-etl": 2, "http-aiohttp": 3}
@@ -453,9 +459,10 @@ def render(rows: list[Row], args: argparse.Namespace, header: dict[str, str]) ->
             f"| {r.concurrency} | {wall} | {r.jobs_per_s:,.0f} | {r.v2_get:,} | {r.v1_list:,} "
             f"| {r.list_floor_s:.1f} | {r.peak_rss_mb:.0f} "
             f"| {r.client_cpu_s:.1f} / {r.sim_cpu_s:.1f} / {r.pg_cpu_s:.1f} / {r.other_cpu_s:.1f} "
-            f"| {frac} | {_ratio(rows, r)} |"
+            f"| {r.client_cpu_per_1k:.2f} | {frac} | {_ratio(rows, r)} |"
         )
     lines += ["", *_notes(args), *_sources_note(rows), "", "## Targets", "", *_targets(rows, args)]
+    lines += ["", "## Targets of issue 14 (a lean process)", "", *_lean_targets(rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -470,6 +477,7 @@ def _notes(args: argparse.Namespace) -> list[str]:
         "- HTTP only rows (bench/http_probe.py): the same list walk and v2 gets with nothing else — "
         "with classify-etl's own client (httpx + aiohttp transport + tenacity), and with a bare aiohttp "
         "session: the ceilings any loader built on them can reach on this machine.",
+        "- client CPU s per 1k jobs: the contender's CPU s ÷ jobs listed × 1,000.",
         "- CPU s: user+system of the contender process (and its children) / of the simulator / of the "
         "PostgreSQL backends serving the run's database / other: the rest of the machine's busy CPU "
         "(other people's work on the machine; high values mean a disturbed measurement); "
@@ -524,6 +532,65 @@ def _targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
             f"{ratio} (need {'≥' if need > 1 else '>'} {need:g}×) — {verdict(met)}"
         )
     return out or ["- (no classify-etl rows)"]
+
+
+#: Issue 14's "today": classify-etl's client CPU s per 1,000 jobs in the cold syncs of the run at e045881
+#: (bench/README.md, "With dlt and the HTTP-only ceilings, 2026-12-01"): 31.6 s and 28.6 s for 20,000 jobs.
+LEAN_CPU_BASELINE = {16: 1.58, 64: 1.43}
+
+
+def _lean_targets(rows: list[Row]) -> list[str]:
+    """Issue 14's bench targets, from this one run (the start-up ones are bench/startup.py's)."""
+    out: list[str] = []
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**missed**"
+
+    def find(contender: str, scenario: str, r: Row) -> Row | None:
+        return next(
+            (
+                o
+                for o in rows
+                if (o.contender, o.scenario, o.jobs, o.concurrency)
+                == (contender, scenario, r.jobs, r.concurrency)
+                and o.ok
+            ),
+            None,
+        )
+
+    for r in (r for r in rows if r.contender == "etl" and r.ok and r.scenario == "cold"):
+        bare = find("http-aiohttp", "cold", r)
+        if r.concurrency == 16 and bare is not None and bare.jobs_per_s:
+            share = r.jobs_per_s / bare.jobs_per_s
+            out.append(
+                f"- cold C=16 ≥ 95% of the same run's bare aiohttp row (n={r.jobs:,}): {r.jobs_per_s:,.0f} ÷ "
+                f"{bare.jobs_per_s:,.0f} = {share:.1%} — {verdict(share >= 0.95)}"
+            )
+        if r.concurrency == 64:
+            out.append(
+                f"- cold C=64 ≥ 1,000 jobs/s (n={r.jobs:,}): {r.jobs_per_s:,.0f} — "
+                f"{verdict(r.jobs_per_s >= 1000)}"
+            )
+        out.append(
+            f"- v2 GETs on a cold sync = distinct jobs (C={r.concurrency}): {r.v2_get:,} for {r.jobs:,} — "
+            f"{verdict(r.v2_get == r.jobs)}"
+        )
+        base = LEAN_CPU_BASELINE.get(r.concurrency)
+        if base is not None:
+            out.append(
+                f"- client CPU per 1,000 jobs halved, cold C={r.concurrency}: {r.client_cpu_per_1k:.2f} s "
+                f"against {base:.2f} at e045881 = {r.client_cpu_per_1k / base:.2f} — "
+                f"{verdict(r.client_cpu_per_1k <= base / 2)}"
+            )
+    for r in (r for r in rows if r.contender == "etl" and r.ok and r.scenario == "nochange"):
+        dlt = find("dlt", "nochange", r)
+        if dlt is not None and r.wall_s:
+            ratio = dlt.wall_s / r.wall_s
+            out.append(
+                f"- no-change re-sync ≥ 1.2× faster than dlt, C={r.concurrency}: {dlt.wall_s:.1f} ÷ "
+                f"{r.wall_s:.1f} s = {ratio:.2f}× — {verdict(ratio >= 1.2)}"
+            )
+    return out or ["- (no classify-etl cold or no-change rows)"]
 
 
 def header_info(args: argparse.Namespace) -> dict[str, str]:
