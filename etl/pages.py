@@ -110,6 +110,10 @@ class PagePlanner:
     async def plan(
         self, source: Source, items: Sequence[Any], scope: str, *, window: tuple[Any, Any] | None = None
     ) -> PagePlan:
+        # The page's time, taken before the first await: pages are planned concurrently but their
+        # plans start in listing order, so each page's time is no earlier than the page's before it
+        # (a complete walk's last page drops the sightings up to its own time: all of the walk's).
+        now = utcnow()
         endpoint = f"{source}_list"
         ids = [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
         stored = await asyncio.to_thread(self._stored, ids)
@@ -130,7 +134,7 @@ class PagePlanner:
         if window is not None:
             _check_window(read, window)
         counters = Counters(pages=1, listed=len(items), quarantined=len(read.bad))
-        plan = PagePlan(counters, utcnow(), load.PageWrite(scope, [], {}, list(read.bad), read.seen, {}))
+        plan = PagePlan(counters, now, load.PageWrite(scope, [], {}, list(read.bad), read.seen, {}))
         plan.write.resolved[endpoint] = list(read.valid)
         plan.newest_update = max((i.updated_at for i in read.valid.values() if i.updated_at), default=None)
         self._see(plan.newest_update)

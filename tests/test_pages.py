@@ -243,3 +243,44 @@ def test_a_pages_rows_are_built_as_its_answers_arrive_and_kept_in_listing_order(
         return [r.job_id for r in done.write.rows]
 
     assert asyncio.run(main()) == ids
+
+
+def test_pages_planned_together_keep_their_listing_order_in_time(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's time is taken when its plan starts: a first page whose stored state comes back
+    later than the second's still has the earlier time (a complete walk's last page drops the
+    sightings up to its own time, so a later time on an earlier page would leave one behind)."""
+    import threading
+    import time
+
+    from tests.test_normalize import v1_item
+
+    real_stored = PagePlanner._stored
+    first_read = threading.Event()
+
+    def slow_first(self: PagePlanner, ids: list[str]) -> Any:
+        if ids == ["job-a"]:
+            time.sleep(0.1)  # the second page's plan goes on meanwhile
+            first_read.set()
+        return real_stored(self, ids)
+
+    monkeypatch.setattr(PagePlanner, "_stored", slow_first)
+
+    async def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request expected: {request.url}")
+
+    async def main() -> tuple[Any, Any]:
+        api = ClassifyApi(base_url="http://api.test", api_key="k", transport=httpx.MockTransport(refuse))
+        planner = PagePlanner(engine, Fetches(api, asyncio.Semaphore(4)), [], dry_run=True)
+        try:
+            first = asyncio.ensure_future(planner.plan("v1", [v1_item(id="job-a")], "default"))
+            second = asyncio.ensure_future(planner.plan("v1", [v1_item(id="job-b")], "default"))
+            later = await second
+            assert not first_read.is_set()  # the second page was planned while the first still read
+            return (await first).now, later.now
+        finally:
+            await api.aclose()
+
+    first_now, second_now = asyncio.run(main())
+    assert first_now <= second_now
