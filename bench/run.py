@@ -417,20 +417,22 @@ def _progress_line(r: Row) -> str:
 # -- report --------------------------------------------------------------------------------------
 
 
+def _peer(rows: list[Row], r: Row, contender: str) -> Row | None:
+    """``contender``'s successful row of the same scenario, size and concurrency as ``r``."""
+    key = (contender, r.scenario, r.jobs, r.concurrency)
+    return next((o for o in rows if (o.contender, o.scenario, o.jobs, o.concurrency) == key and o.ok), None)
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
 def _ratio(rows: list[Row], r: Row) -> str:
     """classify-etl's throughput over dlt's, same scenario, size and concurrency."""
-    if r.contender != "etl":
+    if r.contender != "etl" or not r.ok:
         return ""
-    for other in rows:
-        if (other.contender, other.scenario, other.jobs, other.concurrency) == (
-            "dlt",
-            r.scenario,
-            r.jobs,
-            r.concurrency,
-        ):
-            if other.ok and r.ok and other.jobs_per_s:
-                return f"{r.jobs_per_s / other.jobs_per_s:.2f}×"
-    return ""
+    dlt = _peer(rows, r, "dlt")
+    return f"{r.jobs_per_s / dlt.jobs_per_s:.2f}×" if dlt is not None and dlt.jobs_per_s else ""
 
 
 def render(rows: list[Row], args: argparse.Namespace, header: dict[str, str]) -> str:
@@ -501,16 +503,13 @@ def _sources_note(rows: list[Row]) -> list[str]:
 def _targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
     out: list[str] = []
 
-    def verdict(ok: bool) -> str:
-        return "**met**" if ok else "**missed**"
-
     etl = [r for r in rows if r.contender == "etl" and r.ok]
     big = max((r.jobs for r in etl), default=0)
     for r in etl:
         if r.scenario == "cold" and r.jobs == big and r.bound_fraction is not None:
             out.append(
                 f"- cold sync ≥ 90% of the API bound at C={r.concurrency} (n={r.jobs:,}): "
-                f"{r.bound_fraction:.0%} — {verdict(r.bound_fraction >= 0.9)}"
+                f"{r.bound_fraction:.0%} — {_verdict(r.bound_fraction >= 0.9)}"
             )
     for r in etl:
         if r.scenario == "nochange" and r.jobs == big:
@@ -518,7 +517,7 @@ def _targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
             out.append(
                 f"- no-change re-sync at C={r.concurrency}: {r.v2_get} v2 requests, list floor "
                 f"{r.list_floor_s:.1f} s = {share:.0%} of {r.wall_s:.1f} s — "
-                f"{verdict(r.v2_get == 0 and share >= 0.5)} (zero v2, list floor ≥ 50% of wall)"
+                f"{_verdict(r.v2_get == 0 and share >= 0.5)} (zero v2, list floor ≥ 50% of wall)"
             )
     for r in etl:
         ratio = _ratio(rows, r)
@@ -529,7 +528,7 @@ def _targets(rows: list[Row], args: argparse.Namespace) -> list[str]:
         met = value >= need if need > 1 else value > need
         out.append(
             f"- vs dlt, {SCENARIOS[r.scenario].format(pct=args.change_pct)}, n={r.jobs:,} C={r.concurrency}: "
-            f"{ratio} (need {'≥' if need > 1 else '>'} {need:g}×) — {verdict(met)}"
+            f"{ratio} (need {'≥' if need > 1 else '>'} {need:g}×) — {_verdict(met)}"
         )
     return out or ["- (no classify-etl rows)"]
 
@@ -542,53 +541,37 @@ LEAN_CPU_BASELINE = {16: 1.58, 64: 1.43}
 def _lean_targets(rows: list[Row]) -> list[str]:
     """Issue 14's bench targets, from this one run (the start-up ones are bench/startup.py's)."""
     out: list[str] = []
-
-    def verdict(ok: bool) -> str:
-        return "**met**" if ok else "**missed**"
-
-    def find(contender: str, scenario: str, r: Row) -> Row | None:
-        return next(
-            (
-                o
-                for o in rows
-                if (o.contender, o.scenario, o.jobs, o.concurrency)
-                == (contender, scenario, r.jobs, r.concurrency)
-                and o.ok
-            ),
-            None,
-        )
-
     for r in (r for r in rows if r.contender == "etl" and r.ok and r.scenario == "cold"):
-        bare = find("http-aiohttp", "cold", r)
+        bare = _peer(rows, r, "http-aiohttp")
         if r.concurrency == 16 and bare is not None and bare.jobs_per_s:
             share = r.jobs_per_s / bare.jobs_per_s
             out.append(
                 f"- cold C=16 ≥ 95% of the same run's bare aiohttp row (n={r.jobs:,}): {r.jobs_per_s:,.0f} ÷ "
-                f"{bare.jobs_per_s:,.0f} = {share:.1%} — {verdict(share >= 0.95)}"
+                f"{bare.jobs_per_s:,.0f} = {share:.1%} — {_verdict(share >= 0.95)}"
             )
         if r.concurrency == 64:
             out.append(
                 f"- cold C=64 ≥ 1,000 jobs/s (n={r.jobs:,}): {r.jobs_per_s:,.0f} — "
-                f"{verdict(r.jobs_per_s >= 1000)}"
+                f"{_verdict(r.jobs_per_s >= 1000)}"
             )
         out.append(
             f"- v2 GETs on a cold sync = distinct jobs (C={r.concurrency}): {r.v2_get:,} for {r.jobs:,} — "
-            f"{verdict(r.v2_get == r.jobs)}"
+            f"{_verdict(r.v2_get == r.jobs)}"
         )
         base = LEAN_CPU_BASELINE.get(r.concurrency)
         if base is not None:
             out.append(
                 f"- client CPU per 1,000 jobs halved, cold C={r.concurrency}: {r.client_cpu_per_1k:.2f} s "
                 f"against {base:.2f} at e045881 = {r.client_cpu_per_1k / base:.2f} — "
-                f"{verdict(r.client_cpu_per_1k <= base / 2)}"
+                f"{_verdict(r.client_cpu_per_1k <= base / 2)}"
             )
     for r in (r for r in rows if r.contender == "etl" and r.ok and r.scenario == "nochange"):
-        dlt = find("dlt", "nochange", r)
+        dlt = _peer(rows, r, "dlt")
         if dlt is not None and r.wall_s:
             ratio = dlt.wall_s / r.wall_s
             out.append(
                 f"- no-change re-sync ≥ 1.2× faster than dlt, C={r.concurrency}: {dlt.wall_s:.1f} ÷ "
-                f"{r.wall_s:.1f} s = {ratio:.2f}× — {verdict(ratio >= 1.2)}"
+                f"{r.wall_s:.1f} s = {ratio:.2f}× — {_verdict(ratio >= 1.2)}"
             )
     return out or ["- (no classify-etl cold or no-change rows)"]
 
