@@ -18,10 +18,10 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from etl import decide, load
 from etl.api import ClassifyApi, Fetched, Source
@@ -92,6 +92,8 @@ class Fetches:
         return tasks
 
 
+_T = TypeVar("_T")
+
 #: Items read, or rows built, between two yields to the event loop (~1–2 ms of work).
 SLICE = 16
 
@@ -116,7 +118,7 @@ class PagePlanner:
         now = utcnow()
         endpoint = f"{source}_list"
         ids = [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
-        stored = await asyncio.to_thread(self._stored, ids)
+        stored = await asyncio.to_thread(self._read, load.stored_state, ids)
         known = None if self.force else self._known(source, stored)
         reader = decide.PageReader(
             endpoint,
@@ -152,7 +154,7 @@ class PagePlanner:
         v1_raws: dict[str, Any] = {}
         in_db = [j for j in todo if j in stored]  # only a stored job can have a stored v1 payload
         if source == "v2" and in_db:  # a job known from v1 keeps its v1 columns: only those written
-            v1_raws = await asyncio.to_thread(self._stored_v1_raw, in_db)
+            v1_raws = await asyncio.to_thread(self._read, load.stored_v1_raw, in_db)
         fetching = self.fetches.start([j for j, (_i, _v, f) in todo.items() if f], self.params, self.credits)
         fetched: list[Fetched] = []
         # Each job's rows are built as its answer arrives, in listing order: the work of a page
@@ -217,13 +219,11 @@ class PagePlanner:
         await _encode(plan)
         return plan
 
-    def _stored(self, ids: list[str]) -> dict[str, decide.Stored]:
+    def _read(self, read: Callable[[Connection, Sequence[str]], _T], ids: Sequence[str]) -> _T:
+        """One read of the stored jobs, on a connection of its own (called in a worker thread, off
+        the event loop)."""
         with self.engine.connect() as conn:
-            return load.stored_state(conn, ids)
-
-    def _stored_v1_raw(self, ids: list[str]) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            return load.stored_v1_raw(conn, ids)
+            return read(conn, ids)
 
     def _see(self, when: datetime | None) -> None:
         if when is not None and (self.service_now is None or when > self.service_now):

@@ -256,16 +256,16 @@ def test_pages_planned_together_keep_their_listing_order_in_time(
 
     from tests.test_normalize import v1_item
 
-    real_stored = PagePlanner._stored
+    real_read = PagePlanner._read
     first_read = threading.Event()
 
-    def slow_first(self: PagePlanner, ids: list[str]) -> Any:
-        if ids == ["job-a"]:
+    def slow_first(self: PagePlanner, read: Any, ids: Any) -> Any:
+        if list(ids) == ["job-a"]:
             time.sleep(0.1)  # the second page's plan goes on meanwhile
             first_read.set()
-        return real_stored(self, ids)
+        return real_read(self, read, ids)
 
-    monkeypatch.setattr(PagePlanner, "_stored", slow_first)
+    monkeypatch.setattr(PagePlanner, "_read", slow_first)
 
     async def refuse(request: httpx.Request) -> httpx.Response:
         raise AssertionError(f"no request expected: {request.url}")
