@@ -44,7 +44,6 @@ from etl.errors import (
 )
 from etl.firstpage import BASE_HEADERS, LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
 from etl.models import Page
-from etl.prefetch import Prefetch
 
 #: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
 #: than any payload ``etl.normalize`` accepts (``MAX_DEPTH``, 200) plus a list page's envelope, so
@@ -450,9 +449,6 @@ class ClassifyApi:
         self._queries: dict[tuple[tuple[str, Any], ...], str] = {}
         #: Cleared for the run when the service rejects ``expand=usage``.
         self.expand_usage = True
-        #: List pages asked for at start-up (``etl.prefetch``): their answers stand for this client's
-        #: list requests while those are exactly the prefetched ones, in order.
-        self.prefetched: Prefetch | None = None
         # 0.5 s, 1, 2, 4, 8 (capped), each plus up to 0.5 s of jitter so clients do not retry in step.
         self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
             0, backoff_initial
@@ -572,11 +568,6 @@ class ClassifyApi:
         """The answer's status and headers (its body still to be read): for a list page, the
         prefetched answer if this is the next request the prefetch sent; else a GET on aiohttp or on
         the transport handed in. The first list request that is not the prefetch's ends its use."""
-        if self.prefetched is not None and endpoint in ("v1_list", "v2_list"):
-            answer = await self.prefetched.take(self._request(path, query))
-            if answer is not None:
-                return _HttpxReply(answer)
-            self.prefetched = None
         if self._gets is not None:
             return await self._gets.get(self._url_text(path, query))
         return _HttpxReply(await self._transport.handle_async_request(self._request(path, query)))

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from etl.api import ClassifyApi
-    from etl.prefetch import Prefetch
     from etl.sync import PageCallback, SyncOptions, SyncResult
 
 log = logging.getLogger("etl")
@@ -307,16 +306,15 @@ def sync_options(settings: Settings, *, dry_run: bool) -> SyncOptions:
     return SyncOptions(**{k: v for k, v in values.items() if k in names})
 
 
-def api_factory(settings: Settings, prefetched: Prefetch | None = None) -> Callable[[], ClassifyApi]:
-    """The client the sync opens, built from Settings only; it may take the answer of the start-up
-    prefetch for its first request (``etl.prefetch``)."""
+def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
+    """The client the sync opens, built from Settings only."""
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ConfigError("no API key: pass --api-key or set LLAMA_CLOUD_API_KEY")
     key = settings.api_key.get_secret_value()
     from etl.api import ClassifyApi
 
     def make() -> ClassifyApi:
-        api = ClassifyApi(
+        return ClassifyApi(
             base_url=settings.base_url,
             api_key=key,
             request_timeout=settings.request_timeout,
@@ -325,8 +323,6 @@ def api_factory(settings: Settings, prefetched: Prefetch | None = None) -> Calla
             max_connections=settings.concurrency + 2,
             verify=settings.verify_tls,
         )
-        api.prefetched = prefetched
-        return api
 
     return make
 
@@ -356,7 +352,6 @@ def do_sync(
     *,
     dry_run: bool = False,
     on_page: PageCallback | None = None,
-    prefetched: Prefetch | None = None,
 ) -> SyncResult:
     """Migrate, then walk every scope. Shared by ``sync`` and ``demo``."""
     from etl import db
@@ -365,7 +360,7 @@ def do_sync(
 
     if interrupted():  # a signal whose interrupt was lost (the imports): stop, as if it had not been
         raise click.Abort
-    factory = api_factory(settings, prefetched)
+    factory = api_factory(settings)
     engine = connect(settings.database_url.get_secret_value())
     try:
         if dry_run:
@@ -382,14 +377,6 @@ def do_sync(
         return run_sync(engine, factory, options, scopes, on_page=on_page)
     finally:
         engine.dispose()
-
-
-def lean_http() -> None:
-    """Keep httpx from importing its own command line (``httpx._main``: rich, pygments) on import, which
-    it does whenever rich is installed; ~50 ms of start-up that a sync does not use. A ``None`` entry in
-    ``sys.modules`` makes that import fail, and httpx then falls back as when rich is absent."""
-    if "httpx" not in sys.modules:
-        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def exit_code(result: SyncResult) -> int:
@@ -429,14 +416,7 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     Exit codes: 0 success; 3 success but some jobs were quarantined or not hydrated;
     1 failure (or interrupted); 4 another sync holds the lock; 2 configuration or usage error.
     """
-    lean_http()
     settings = build_settings(**values)
-    # The first list page is asked for now, before SQLAlchemy, aiohttp and the models are imported
-    # (most of a second); the run uses the answer only if its first request is exactly this one.
-    from etl import prefetch
-
-    monitored = _monitored(settings, dry_run=dry_run)
-    prefetched = prefetch.start(settings, monitored=monitored)
     from etl.logs import PageReporter, setup_logging
     from etl.report import summary_dict, summary_text
 
@@ -449,10 +429,8 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     code, summary, message = EXIT_FAILED, None, None
     try:
         with PageReporter(show_progress=show) as reporter:
-            result = do_sync(settings, dry_run=dry_run, on_page=reporter, prefetched=prefetched)
+            result = do_sync(settings, dry_run=dry_run, on_page=reporter)
         summary, code = summary_dict(result), exit_code(result)
-        if not dry_run:  # PostgreSQL: what the next run's first request follows from, for its start
-            prefetch.remember(settings, monitored=monitored)
     except (Exception, KeyboardInterrupt) as exc:
         known = error_exit(exc)
         code, message = known if known is not None else (EXIT_FAILED, f"{type(exc).__name__}: {exc}")

@@ -22,42 +22,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import SecretStr
+
 US_BASE_URL = "https://api.cloud.llamaindex.ai"
 EU_BASE_URL = "https://api.cloud.eu.llamaindex.ai"
 DEFAULT_DATABASE_URL = "sqlite:///classify_etl.db"
 CONNECT_TIMEOUT = 5.0
 
 Kind = Literal["value", "flag", "switch", "multiple"]
-
-
-class SecretStr:
-    """A secret that no ``repr``, ``str`` or log line shows; ``get_secret_value()`` gives it.
-
-    The interface of pydantic's ``SecretStr`` (which is also accepted as a value), without importing
-    pydantic: that import alone is ~90 ms of every start-up, ``--help`` included (issue 14)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SecretStr) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __len__(self) -> int:
-        return len(self._value)
-
-    def __repr__(self) -> str:
-        return "SecretStr('**********')" if self._value else "SecretStr('')"
-
-    def __str__(self) -> str:
-        return "**********" if self._value else ""
 
 
 # -- parsers: each takes what a flag, the environment or TOML gives and returns the typed value, or
@@ -175,8 +147,6 @@ def _ident(value: Any) -> str | None:
 def _secret(value: Any) -> SecretStr | None:
     if value is None or isinstance(value, SecretStr):
         return value
-    if callable(getattr(value, "get_secret_value", None)):  # pydantic's SecretStr
-        value = value.get_secret_value()
     if not isinstance(value, str):
         raise ValueError("is not a string")
     return SecretStr(value)

@@ -12,7 +12,6 @@ from sqlalchemy import Engine, select
 
 from etl import schema
 from etl.api import ClassifyApi
-from etl.prefetch import Prefetch
 from etl.simulator import SimState
 from etl.sync import PageCallback, SyncOptions, SyncResult, build_scopes, run_sync
 
@@ -36,14 +35,12 @@ def sync(
     backoff: float = 0.01,
     request_timeout: float = 10.0,
     on_page: PageCallback | None = None,
-    prefetched: Prefetch | None = None,
     **options: Any,
 ) -> SyncResult:
-    """One sync run through the real client over HTTP, with fast backoff for tests (and the answer of
-    a start-up prefetch, if given, for the client to take if its first request is that one)."""
+    """One sync run through the real client over HTTP, with fast backoff for tests."""
 
     def factory() -> ClassifyApi:
-        api = ClassifyApi(
+        return ClassifyApi(
             base_url=url,
             api_key=API_KEY,
             max_retries=max_retries,
@@ -52,8 +49,6 @@ def sync(
             request_timeout=request_timeout,
             connect_timeout=2.0,
         )
-        api.prefetched = prefetched
-        return api
 
     opts = SyncOptions(**{"page_size": 50, **options})
     return run_sync(engine, factory, opts, build_scopes(list(project_ids), organization_id), on_page=on_page)
