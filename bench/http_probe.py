@@ -66,7 +66,7 @@ async def walk(
 
 
 async def with_etl_client(args: argparse.Namespace) -> dict[str, Any]:
-    from etl.api import ClassifyApi
+    from etl.source.client import ClassifyApi
 
     async with ClassifyApi(
         base_url=args.base_url, api_key=args.api_key, max_connections=args.concurrency + 2
@@ -117,7 +117,7 @@ def main() -> int:
     parser.add_argument("--list-only", action="store_true", help="walk the list, GET nothing")
     args = parser.parse_args()
     if args.client == "etl":  # on the loader's event loop and collector setting (etl.sync.run_sync's)
-        from etl.sync import fewer_collections, new_event_loop
+        from etl.run.sync import fewer_collections, new_event_loop
 
         with fewer_collections(), asyncio.Runner(loop_factory=new_event_loop) as runner:
             summary = runner.run(with_etl_client(args))

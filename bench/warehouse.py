@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from etl import db  # noqa: E402
-from etl.api import ClassifyApi  # noqa: E402
+from etl.run.sync import SyncOptions, build_scopes, run_sync  # noqa: E402
 from etl.simulator import SimServer, SimState  # noqa: E402
-from etl.sync import SyncOptions, build_scopes, run_sync  # noqa: E402
+from etl.source.client import ClassifyApi  # noqa: E402
 
 API_KEY = "bench-key"
 README = ROOT / "docs" / "analysts.md"

@@ -1,5 +1,5 @@
 """`python -m etl` is `classify-etl`."""
 
-from etl.entry import run
+from etl.cli.entry import run
 
 run()

@@ -10,8 +10,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Engine
 
-from etl.db import make_engine
-from etl.schema import metadata
+from etl.warehouse.db import make_engine
+from etl.warehouse.schema import metadata
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("engine"):

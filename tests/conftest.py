@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from etl import db
 from etl.simulator import SimServer, SimState
+from etl.warehouse import db
 from tests.support import API_KEY
 
 PG_ENV = "CLASSIFY_ETL_TEST_PG_URL"

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from etl import schema
-from etl.api import ClassifyApi
+from etl.run.sync import PageCallback, SyncOptions, SyncResult, build_scopes, run_sync
 from etl.simulator import SimState
-from etl.sync import PageCallback, SyncOptions, SyncResult, build_scopes, run_sync
+from etl.source.client import ClassifyApi
+from etl.warehouse import schema
 
 API_KEY = "sim-key"
 DATA_TABLES = (

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from etl.api import MAX_BODY_BYTES, ClassifyApi, UntrustedPage, quote_id, retry_after_seconds
 from etl.errors import AuthError, FatalApiError, ListRouteGone, PageTokenRejected
+from etl.source.client import MAX_BODY_BYTES, ClassifyApi, UntrustedPage, quote_id, retry_after_seconds
 
 KEY = "sk-test-secret-123"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -243,7 +243,7 @@ AWKWARD_IDS = ["cj-1", "..", ".", "a/b", "a b", "ü-日本", "%2E", "?#&=", "a;b
 def test_urls_made_without_parsing_are_the_parsed_urls(base: str) -> None:
     """_url_maker swaps path and query into the base URL's parse instead of parsing each URL:
     for every awkward job id and query, the URL is the one httpx's parser makes of the text."""
-    from etl.api import _url_maker
+    from etl.source.client import _url_maker
 
     make = _url_maker(base)
     assert make.__name__ == "replaced", "the fast path is in use with this httpx"
@@ -293,8 +293,8 @@ def test_bodies_read_as_json_reads_them(text: bytes) -> None:
     (an integer beyond 64 bits stays an exact integer, NaN and a lone surrogate are read)."""
     import math
 
-    from etl.api import _loads
     from etl.jsontext import NonFinite
+    from etl.source.client import _loads
 
     got, want = _loads(text), None
     try:
@@ -324,7 +324,7 @@ def test_bodies_read_as_json_reads_them(text: bytes) -> None:
     ],
 )
 def test_the_two_headers_the_client_reads_are_read_as_httpx_does(headers: list[tuple[str, str]]) -> None:
-    from etl.api import _two_headers
+    from etl.source.client import _two_headers
 
     response = httpx.Response(200, headers=headers)
     should, length = _two_headers(response.headers.raw)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from etl.api import MAX_BODY_BYTES, ClassifyApi
+from etl.source.client import MAX_BODY_BYTES, ClassifyApi
 
 KEY = "sk-wire-secret-1"
 JOB = {"id": "job-1", "status": "COMPLETED", "project_id": "p"}

@@ -15,9 +15,9 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from etl import db, schema
-from etl.cli import error_exit, main
+from etl.cli.commands import error_exit, main
 from etl.simulator import EndpointFaults, Faults, SimServer
+from etl.warehouse import db, schema
 from tests.conftest import SIM_JOBS, clean_env
 from tests.support import API_KEY, assert_tables_equal_truth, checksum, rows
 
@@ -344,7 +344,7 @@ def test_a_library_logging_an_interrupt_prints_no_traceback() -> None:
     the interrupt in one line); any other error keeps its record."""
     import logging
 
-    from etl.logs import drop_interrupt_tracebacks, setup_logging
+    from etl.ops.logs import drop_interrupt_tracebacks, setup_logging
 
     def record(exc: BaseException) -> logging.LogRecord:
         return logging.LogRecord(

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from etl import decide
-from etl.decide import Stored
-from etl.normalize import parse_v1, parse_v2, payload_hash
+from etl.change import decide
+from etl.change.decide import Stored
+from etl.change.normalize import parse_v1, parse_v2, payload_hash
 from tests.test_normalize import v1_item, v2_item
 
 T0 = datetime(2026, 11, 1, 10, 5, tzinfo=UTC)

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl import db
-from etl.cli import main
+from etl.cli.commands import main
 from etl.config import declared, format_duration
-from etl.locks import scope_locks
+from etl.run.locks import scope_locks
 from etl.simulator import EndpointFaults, Faults, SimServer
+from etl.warehouse import db
 from tests.conftest import clean_env
 from tests.support import API_KEY
 
@@ -141,7 +141,7 @@ def test_configuration_table_is_the_declared_settings() -> None:
     # CLI uses itself. (Settings declared for code still being written stay out of the table.)
     from dataclasses import fields
 
-    from etl.sync import SyncOptions
+    from etl.run.sync import SyncOptions
 
     passed_on = {f.name for f in fields(SyncOptions)} | {"list_source"}
     used_by_cli = {"api_key", "base_url", "database_url", "project_ids", "organization_id", "max_retries"}

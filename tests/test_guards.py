@@ -9,7 +9,7 @@ import sys
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from etl.cli import main
+from etl.cli.commands import main
 from etl.simulator import SimServer
 from tests.conftest import clean_env
 from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
@@ -148,7 +148,7 @@ def test_the_delete_guard_finds_unseen_jobs_by_an_anti_join_on_postgres(pg_engin
 
     from sqlalchemy import func, select
 
-    from etl import load, schema
+    from etl.warehouse import load, schema
 
     jobs = schema.classify_jobs
     with pg_engine.connect() as conn:

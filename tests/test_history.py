@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from etl import db
 from etl.simulator import Faults, SimServer, SimState
+from etl.warehouse import db
 from tests.support import rows, sync
 
 pytestmark = pytest.mark.sim_data(n_jobs=100, seed=59)

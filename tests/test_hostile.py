@@ -19,12 +19,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from etl import load
-from etl.api import MAX_BODY_BYTES, _loads, quote_id
-from etl.normalize import RAW_CUT, restore_raw
+from etl.change.normalize import RAW_CUT, restore_raw
+from etl.run.sync import MASS_DELETE_SHARE, SyncResult
 from etl.simulator import SimServer, SimState
 from etl.simulator.hostile import HOSTILE_KINDS, ODD_IDS, UNKNOWN_ID, HostileKind, Where
-from etl.sync import MASS_DELETE_SHARE, SyncResult
+from etl.source.client import MAX_BODY_BYTES, _loads, quote_id
+from etl.warehouse import load
 from tests.support import API_KEY, _exact, assert_tables_equal_truth, rows, sync
 
 N_JOBS = 100

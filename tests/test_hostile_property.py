@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from etl import db
+from etl.run.sync import MASS_DELETE_SHARE
 from etl.simulator import SimServer, SimState
 from etl.simulator.hostile import HOSTILE_KINDS
-from etl.sync import MASS_DELETE_SHARE
+from etl.warehouse import db
 from tests.conftest import _drop_pg_database, _new_pg_database
 from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
 from tests.test_hostile import (

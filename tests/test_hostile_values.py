@@ -18,10 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from etl import load
-from etl.errors import InvalidItem
-from etl.models import UNSTORABLE
-from etl.normalize import (
+from etl.change.normalize import (
     EXCERPT_CHARS,
     MAX_DEPTH,
     MAX_KEY_CHARS,
@@ -42,7 +39,10 @@ from etl.normalize import (
     storable_raw,
     v1_target_pages,
 )
-from etl.schema import classify_jobs, classify_parsing_configs, classify_results, classify_rules
+from etl.errors import InvalidItem
+from etl.source.models import UNSTORABLE
+from etl.warehouse import load
+from etl.warehouse.schema import classify_jobs, classify_parsing_configs, classify_results, classify_rules
 from tests.test_normalize import NOW, v1_item, v2_item
 
 NUL, SURROGATE = "\u0000", "\ud800"

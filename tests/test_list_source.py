@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from etl import schema
-from etl.cli import main
+from etl.cli.commands import main
 from etl.simulator import SimServer, SimState
+from etl.warehouse import schema
 from tests.support import assert_tables_equal_truth, rows, sync
 
 N_JOBS = 160
@@ -70,7 +70,7 @@ def test_v2_source_equals_ground_truth(engine: Engine, sim: SimServer) -> None:
 
 
 def test_v1_retired_gives_the_same_data_as_v1_plus_v2(db_url: str, sim: SimServer, tmp_path: Any) -> None:
-    from etl import db
+    from etl.warehouse import db
 
     reference = db.make_engine(f"sqlite:///{tmp_path}/reference.db")
     db.upgrade(reference)
@@ -136,7 +136,7 @@ def test_explicit_v1_on_a_retired_route_fails_with_a_hint(engine: Engine, sim: S
 def test_usage_credits_are_typed_columns(engine: Engine, sim: SimServer) -> None:
     from decimal import Decimal
 
-    from etl import load
+    from etl.warehouse import load
 
     sync(engine, sim.url)
     jobs = rows(engine, "classify_jobs")

@@ -6,8 +6,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from etl import db
-from etl.schema import metadata
+from etl.warehouse import db
+from etl.warehouse.schema import metadata
 
 
 def _revisions() -> list[str]:

@@ -19,9 +19,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, insert
 
-from etl import monitor
-from etl.monitor import Pinger, RunMonitor, TailHandler, headline, notify, should_notify, truncate_tail
-from etl.schema import classify_jobs, etl_checkpoints, etl_sync_runs
+from etl.ops import monitor
+from etl.ops.monitor import Pinger, RunMonitor, TailHandler, headline, notify, should_notify, truncate_tail
+from etl.warehouse.schema import classify_jobs, etl_checkpoints, etl_sync_runs
 
 API_KEY = "llx-SECRET-api-key-1234567890"
 CHECK = "5f0c3f8e-1111-4a2b-9c3d-c0ffee000001"  # a healthchecks ping URL's secret part
@@ -472,7 +472,7 @@ def test_a_failed_metrics_write_is_one_warning(tmp_path: Path, caplog: pytest.Lo
 def test_the_run_monitor_writes_metrics_even_when_the_database_is_gone(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from etl import db
+    from etl.warehouse import db
 
     path = tmp_path / "m.prom"
     gone = db.make_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")

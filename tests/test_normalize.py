@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from etl.errors import InvalidItem
-from etl.normalize import (
+from etl.change.normalize import (
     build_rows,
     canonical_status,
     parse_target_pages,
@@ -18,6 +17,7 @@ from etl.normalize import (
     parse_v2,
     v1_target_pages,
 )
+from etl.errors import InvalidItem
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -199,7 +199,7 @@ def test_text_is_made_storable_before_validation_and_the_id_must_be_storable() -
 
 
 def test_survey_and_hash_are_done_once_a_payload_and_not_kept_after_their_last_use() -> None:
-    from etl import normalize
+    from etl.change import normalize
 
     raw = v1_item()
     parse_v1(raw)

@@ -136,8 +136,8 @@ def test_the_monitoring_commands_as_printed(
 def test_ping_for_a_locked_run_is_a_log_ping_and_a_dead_receiver_changes_nothing(
     sqlite_url: str, sim: SimServer, receiver: Receiver
 ) -> None:
-    from etl import db
-    from etl.locks import scope_locks
+    from etl.run.locks import scope_locks
+    from etl.warehouse import db
 
     base = ["classify-etl", "sync", "--ping-url", receiver.url]
     engine = db.make_engine(sqlite_url)

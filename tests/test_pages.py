@@ -11,11 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from etl import load, pages, runs
-from etl.api import ClassifyApi, Fetched
+from etl.change.normalize import parse_v2
 from etl.errors import InvalidItem
-from etl.normalize import parse_v2
-from etl.pages import Fetches, PagePlanner
+from etl.run import pages, results
+from etl.run.pages import Fetches, PagePlanner
+from etl.source.client import ClassifyApi, Fetched
+from etl.warehouse import load
 from tests.test_normalize import v2_item
 
 
@@ -162,7 +163,7 @@ def test_a_window_page_of_known_jobs_is_checked_without_a_parse(
             first = await planner.plan("v2", items, "default", window=(None, None))
             assert first.counters.new == 3
             with engine.begin() as conn:
-                run_id = runs.start(conn, ["default"], started_at=T0, full_refresh=False)
+                run_id = results.start(conn, ["default"], started_at=T0, full_refresh=False)
                 load.commit_page(conn, first.write, run_id=run_id, now=T0, known=load.KnownSets(set(), set()))
             parsed: list[str] = []
 

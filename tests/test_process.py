@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from etl import db, load, schema
 from etl.errors import InterruptedRun
 from etl.simulator import Faults, SimServer, SimState
+from etl.warehouse import db, load, schema
 from tests.conftest import clean_env
 from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
 
@@ -349,7 +349,7 @@ def test_a_signal_while_the_loop_is_built_is_a_clean_interrupt(
 #: goes on. Seen in CI: the run then waited for a request that never answered.
 _LOST_INTERRUPT = """
 import signal, sys, weakref
-from etl import entry
+from etl.cli import entry
 
 class Doomed:
     pass

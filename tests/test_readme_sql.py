@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from etl import db
 from etl.simulator import SimServer, SimState
+from etl.warehouse import db
 from tests.support import API_KEY, sync
 
 README = Path(__file__).resolve().parent.parent / "docs" / "analysts.md"

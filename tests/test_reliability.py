@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from etl import schema
 from etl.errors import FatalApiError
+from etl.run.sync import GC_THRESHOLD, SyncResult
 from etl.simulator import EndpointFaults, Faults, SimServer, SimState
-from etl.sync import GC_THRESHOLD, SyncResult
+from etl.warehouse import schema
 from tests.support import assert_tables_equal_truth, rows, sync
 
 N_JOBS = 150  # page_size 50: 3 pages
@@ -186,7 +186,7 @@ def test_dead_api_fails_in_bounded_time_with_checkpoint_intact(engine: Engine, s
 @pytest.mark.postgres
 def test_dropped_database_connection_then_rerun_converges(pg_url: str, sim: SimServer) -> None:
     """A server restart, as the client sees it: every connection of the database is killed mid-run."""
-    from etl import db
+    from etl.warehouse import db
 
     engine = db.make_engine(pg_url)
     db.upgrade(engine)

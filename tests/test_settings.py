@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from etl import cli, db
+from etl.cli import commands as cli
 from etl.config import (
     SecretStr,
     Settings,
@@ -22,7 +22,8 @@ from etl.config import (
     parse_created_before,
     parse_duration,
 )
-from etl.sync import SyncOptions
+from etl.run.sync import SyncOptions
+from etl.warehouse import db
 
 
 @dataclass(frozen=True)

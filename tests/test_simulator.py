@@ -587,7 +587,7 @@ def test_expected_rows_for_a_v2_only_loader(client: httpx.Client, state: SimStat
 
 
 def test_expected_rows_columns_match_the_schema(state: SimState) -> None:
-    schema = pytest.importorskip("etl.schema")
+    schema = pytest.importorskip("etl.warehouse.schema")
     rows = state.expected_rows()
     for table, table_rows in rows.items():
         columns = set({**schema.metadata.tables, **schema.views.tables}[table].columns.keys())

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, delete, inspect, text, update
 
-from etl import db, load, schema
-from etl.normalize import JobRows
+from etl.change.normalize import JobRows
 from etl.simulator import SimServer, SimState
+from etl.warehouse import db, load, schema
 from tests.support import API_KEY, rows, sync
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
@@ -590,7 +590,7 @@ def test_jsonb_text_reads_back_as_json_dumps_did() -> None:
     from datetime import datetime
     from decimal import Decimal
 
-    from etl.load import _json_default, jsonb_text
+    from etl.warehouse.load import _json_default, jsonb_text
 
     rows = [
         {

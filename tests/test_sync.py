@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select, text
 
-from etl import load, schema
 from etl.simulator import SimServer, SimState
+from etl.warehouse import load, schema
 from tests.support import API_KEY, assert_tables_equal_truth, checksum, pg_row_versions, rows, sync
 
 N_JOBS = 240  # with page_size 50: 5 pages

@@ -17,11 +17,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from etl import db, load, v2plan
-from etl.cli import main
-from etl.report import summary_dict, summary_text
+from etl.cli.commands import main
+from etl.ops.report import summary_dict, summary_text
+from etl.run import v2lists
 from etl.simulator import Faults, SimServer, SimState
 from etl.simulator.data import Lifecycle
+from etl.warehouse import db, load
 from tests.conftest import clean_env
 from tests.support import API_KEY, _exact, assert_tables_equal_truth, checksum, rows, sync
 
@@ -176,9 +177,9 @@ def test_incremental_requests_carry_the_right_filters(engine: Engine) -> None:
 
 def test_id_batches_keep_urls_short_and_at_most_100_ids() -> None:
     short = [f"{i:036d}" for i in range(250)]
-    assert [len(b) for b in v2plan.id_batches(short, 300)] == [100, 100, 50]
+    assert [len(b) for b in v2lists.id_batches(short, 300)] == [100, 100, 50]
     long_ids = [f"{i:0200d}" for i in range(100)]
-    batches = v2plan.id_batches(long_ids, 300)
+    batches = v2lists.id_batches(long_ids, 300)
     assert sum(len(b) for b in batches) == 100 and len(batches) > 2
     for b in batches:
         assert 300 + sum(len("&job_ids=") + len(j) for j in b) < 8_000
@@ -207,7 +208,7 @@ def test_full_walk_windows_touch_and_a_rewalk_uses_stored_quantiles(engine: Engi
             for r in firsts
         )
         assert len(bounds) == 8
-        text = ["", *(v2plan.iso(c) for c in cuts), ""]
+        text = ["", *(v2lists.iso(c) for c in cuts), ""]
         want = sorted((text[i], text[i + 1]) for i in range(8))
         assert bounds == want
         # Each cut is a stored job's created_at: that job sits exactly on a boundary, and both

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, inspect, text, update
 
-from etl import db, schema
 from etl.simulator import EndpointFaults, Faults, SimServer, SimState
 from etl.simulator.truth import job_rows
+from etl.warehouse import db, schema
 from tests.support import API_KEY, rows, sync
 
 N_JOBS = 120  # page_size 50: 3 pages

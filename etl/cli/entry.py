@@ -47,7 +47,7 @@ def run() -> None:
     signal.signal(signal.SIGINT, _interrupt)
     sys.unraisablehook = _quiet_interrupts(sys.unraisablehook)
     try:
-        from etl.cli import main
+        from etl.cli.commands import main
     except KeyboardInterrupt:
         print(EARLY, file=sys.stderr)
         sys.exit(1)

@@ -1,6 +1,6 @@
 """A run: for each scope, choose the list source and the plan, walk it, and guard the deletions.
 
-Prints nothing; returns a ``runs.SyncResult``. The plans:
+Prints nothing; returns a ``results.SyncResult``. The plans:
 
 * **v1 walk** (``--list-source v1``, or ``auto`` while the v1 list answers): the whole list,
   sequentially, hydrating new and changed jobs through the v2 get (``pages``, ``walk``).
@@ -31,16 +31,17 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine
 
-from etl import load, runs
-from etl.api import ClassifyApi, Source
 from etl.errors import AuthError, ConfigError, DatabaseError, FatalApiError, InterruptedRun, ListRouteGone
-from etl.firstpage import Scope, build_scopes, scope_source
-from etl.locks import LockGuard, scope_locks
-from etl.pages import Fetches, PagePlanner
-from etl.plans import MASS_DELETE_SHARE, ScopePlans
-from etl.runs import ScopeReport, SyncResult, utcnow
-from etl.stats import StatsSchedule
-from etl.walk import PageCallback, Walker
+from etl.run import results
+from etl.run.locks import LockGuard, scope_locks
+from etl.run.pages import Fetches, PagePlanner
+from etl.run.plans import MASS_DELETE_SHARE, ScopePlans
+from etl.run.results import ScopeReport, SyncResult, utcnow
+from etl.run.walk import PageCallback, Walker
+from etl.source.client import ClassifyApi, Source
+from etl.source.lists import Scope, build_scopes, scope_source
+from etl.warehouse import load
+from etl.warehouse.stats import StatsSchedule
 
 log = logging.getLogger("etl.sync")
 
@@ -98,7 +99,7 @@ class Syncer:
         with scope_locks(self.engine, [s.key for s in scopes]) as self.lock:
             started = utcnow()
             with self.engine.begin() as conn:
-                run_id = runs.start(
+                run_id = results.start(
                     conn, [s.key for s in scopes], started_at=started, full_refresh=self.options.full_refresh
                 )
                 self.known = load.KnownSets.read(conn)
@@ -131,7 +132,7 @@ class Syncer:
 
     def _close(self, result: SyncResult, outcome: str, error: BaseException | None) -> None:
         result.requests, result.retries = dict(self.api.stats.requests), self.api.stats.retries
-        runs.finish(self.engine, result, outcome=outcome, error=error)
+        results.finish(self.engine, result, outcome=outcome, error=error)
 
     # -- choosing the source and the plan ---------------------------------------------------------
 

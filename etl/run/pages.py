@@ -23,12 +23,13 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter
 from sqlalchemy import Connection, Engine
 
-from etl import decide, load
-from etl.api import ClassifyApi, Fetched, Source
+from etl.change import decide
+from etl.change.normalize import JobRows, build_rows, parse_v1, parse_v2
 from etl.errors import DatabaseError, FatalApiError, InvalidItem
-from etl.models import UtcDatetime
-from etl.normalize import JobRows, build_rows, parse_v1, parse_v2
-from etl.runs import Counters, utcnow
+from etl.run.results import Counters, utcnow
+from etl.source.client import ClassifyApi, Fetched, Source
+from etl.source.models import UtcDatetime
+from etl.warehouse import load
 
 
 class WindowIgnored(FatalApiError):

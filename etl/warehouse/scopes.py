@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from etl.schema import etl_checkpoints, etl_job_seen, etl_scope_sources, etl_walk_windows
+from etl.warehouse.schema import etl_checkpoints, etl_job_seen, etl_scope_sources, etl_walk_windows
 
 
 @dataclass(frozen=True)

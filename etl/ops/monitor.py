@@ -79,7 +79,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, Row, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl.schema import CANONICAL_STATUSES, classify_jobs, etl_checkpoints, etl_sync_runs
+from etl.warehouse.schema import CANONICAL_STATUSES, classify_jobs, etl_checkpoints, etl_sync_runs
 
 log = logging.getLogger("etl.monitor")
 

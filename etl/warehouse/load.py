@@ -34,9 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from etl import jsontext
-from etl.decide import Stored
-from etl.normalize import JobRows, restore_raw
-from etl.schema import (
+from etl.change.decide import Stored
+from etl.change.normalize import JobRows, restore_raw
+from etl.warehouse.schema import (
     UtcDateTime,
     classify_job_history,
     classify_job_payloads,

@@ -3,7 +3,7 @@
 * ``sequential``: the whole list from the scope's checkpoint to its end (the v1 walk, and the v2
   walk when the service ignores the window filters).
 * ``full_walk``: every job of the scope in ``created_at`` windows walked ``--list-concurrency`` at
-  a time, each with its own checkpoint (``v2plan`` finds the windows).
+  a time, each with its own checkpoint (``v2lists`` finds the windows).
 * ``partition``: one window of ``--created-after`` / ``--created-before``; no deletions.
 * ``incremental``: recent jobs, unfinished jobs, jobs finished since the last run, credits due.
 
@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
-from etl import load, v2plan
-from etl.api import ClassifyApi, Source
-from etl.firstpage import resume_token
-from etl.pages import WindowIgnored
-from etl.runs import ScopeReport, utcnow
-from etl.schema import etl_sync_runs
-from etl.walk import NoCheckpoint, ScopeCheckpoint, Stream, Walker, WindowCheckpoint
+from etl.run import v2lists
+from etl.run.pages import WindowIgnored
+from etl.run.results import ScopeReport, utcnow
+from etl.run.walk import NoCheckpoint, ScopeCheckpoint, Stream, Walker, WindowCheckpoint
+from etl.source.client import ClassifyApi, Source
+from etl.source.lists import resume_token
+from etl.warehouse import load
+from etl.warehouse.schema import etl_sync_runs
 
 if TYPE_CHECKING:
-    from etl.sync import Scope, SyncOptions
+    from etl.run.sync import Scope, SyncOptions
 
 log = logging.getLogger("etl.sync")
 
@@ -84,7 +85,7 @@ class ScopePlans:
         async def one(w: load.Window) -> None:
             async with limit:
                 bounds = (w.created_from, w.created_to)
-                params = [*self._base, *v2plan.window_params(bounds)]
+                params = [*self._base, *v2lists.window_params(bounds)]
                 await self.walker.walk(
                     Stream("window", "v2", params, WindowCheckpoint(w), w.next_page_token, bounds)
                 )
@@ -113,13 +114,13 @@ class ScopePlans:
         with self.engine.connect() as conn:
             cuts = load.created_at_quantiles(conn, key, parts)
         if not cuts and parts > 1:
-            cuts, probes = await v2plan.discover_cuts(
+            cuts, probes = await v2lists.discover_cuts(
                 self.api, self._base, parts=parts, now=started, concurrency=self.options.list_concurrency
             )
             self.report.list_requests["window probes"] = probes
         windows = [
             load.Window(key, "full", low, high, None, 0, False, started)
-            for low, high in v2plan.windows_from_cuts(cuts)
+            for low, high in v2lists.windows_from_cuts(cuts)
         ]
         if not self.options.dry_run:
             with self.engine.begin() as conn:
@@ -137,7 +138,7 @@ class ScopePlans:
         window = saved.get(window.key, window)
         self.report.resumed_from_page = window.pages_done
         bounds = (o.created_after, o.created_before)
-        params = [*self._base, *v2plan.window_params(bounds)]
+        params = [*self._base, *v2lists.window_params(bounds)]
         await self.walker.walk(
             Stream("partition", "v2", params, WindowCheckpoint(window), window.next_page_token, bounds)
         )
@@ -153,8 +154,8 @@ class ScopePlans:
         with self.engine.connect() as conn:
             newest = load.newest_created_at(conn, key)
         since = newest - o.lookback if newest is not None else None
-        recent = Stream("recent", "v2", [*base, *v2plan.window_params((since, None))], NoCheckpoint())
-        older = v2plan.window_params((None, since)) if since is not None else []
+        recent = Stream("recent", "v2", [*base, *v2lists.window_params((since, None))], NoCheckpoint())
+        older = v2lists.window_params((None, since)) if since is not None else []
         running = [
             Stream("unfinished", "v2", [*base, ("status", s), *older], NoCheckpoint())
             for s in ("PENDING", "RUNNING")
@@ -173,7 +174,7 @@ class ScopePlans:
                 self.walker.walk(
                     Stream("finished since", "v2", [*base, *(("job_ids", j) for j in b)], NoCheckpoint())
                 )
-                for b in v2plan.id_batches(left, url_bytes)
+                for b in v2lists.id_batches(left, url_bytes)
             )
         await self.backfill_credits(since, listed_from)
         self.report.complete = True

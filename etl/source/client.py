@@ -42,8 +42,8 @@ from etl.errors import (
     ListRouteGone,
     PageTokenRejected,
 )
-from etl.firstpage import BASE_HEADERS, LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
-from etl.models import Page
+from etl.source.lists import BASE_HEADERS, LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
+from etl.source.models import Page
 
 #: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
 #: than any payload ``etl.normalize`` accepts (``MAX_DEPTH``, 200) plus a list page's envelope, so

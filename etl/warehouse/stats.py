@@ -9,7 +9,7 @@ import time
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl import load
+from etl.warehouse import load
 
 log = logging.getLogger("etl.stats")
 

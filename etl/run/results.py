@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from etl import load
-from etl.schema import etl_sync_runs
+from etl.warehouse import load
+from etl.warehouse.schema import etl_sync_runs
 
 log = logging.getLogger("etl.runs")
 

@@ -23,12 +23,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
-from etl import load, runs
-from etl.api import ClassifyApi, Source
 from etl.errors import FatalApiError, PageTokenRejected
-from etl.locks import LockGuard
-from etl.pages import PagePlan, PagePlanner
-from etl.runs import Counters, ScopeReport, utcnow
+from etl.run import results
+from etl.run.locks import LockGuard
+from etl.run.pages import PagePlan, PagePlanner
+from etl.run.results import Counters, ScopeReport, utcnow
+from etl.source.client import ClassifyApi, Source
+from etl.warehouse import load
 
 log = logging.getLogger("etl.walk")
 
@@ -250,7 +251,7 @@ class Walker:
             checkpoint.write(conn, next_token, end, plan.now)
             if self.on_commit is not None:
                 self.on_commit(conn)
-            load.update_run(conn, self.run_id, **runs.counter_increments(plan.counters))
+            load.update_run(conn, self.run_id, **results.counter_increments(plan.counters))
         log.debug(
             "scope %s %s page %d committed in %.1f ms (%d rows)",
             self.report.scope,

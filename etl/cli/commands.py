@@ -26,8 +26,8 @@ from etl.errors import AuthError, ConfigError, EtlError, LockedError
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from etl.api import ClassifyApi
-    from etl.sync import PageCallback, SyncOptions, SyncResult
+    from etl.run.sync import PageCallback, SyncOptions, SyncResult
+    from etl.source.client import ClassifyApi
 
 log = logging.getLogger("etl")
 
@@ -297,7 +297,7 @@ def build_settings(**values: Any) -> Settings:
 def sync_options(settings: Settings, *, dry_run: bool) -> SyncOptions:
     """SyncOptions from Settings: every field of SyncOptions that is a setting of the same name (and the
     list source, named ``source`` there). A field that SyncOptions does not have yet is not passed."""
-    from etl.sync import SyncOptions
+    from etl.run.sync import SyncOptions
 
     names = {f.name for f in fields(SyncOptions)}
     values: dict[str, Any] = {f.name: getattr(settings, f.name) for f in fields(Settings) if f.name in names}
@@ -311,7 +311,7 @@ def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ConfigError("no API key: pass --api-key or set LLAMA_CLOUD_API_KEY")
     key = settings.api_key.get_secret_value()
-    from etl.api import ClassifyApi
+    from etl.source.client import ClassifyApi
 
     def make() -> ClassifyApi:
         return ClassifyApi(
@@ -332,7 +332,7 @@ def connect(database_url: str, *, must_exist: bool = False) -> Engine:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from etl import db
+    from etl.warehouse import db
 
     engine = db.make_engine(database_url, must_exist=must_exist)
     try:
@@ -354,9 +354,9 @@ def do_sync(
     on_page: PageCallback | None = None,
 ) -> SyncResult:
     """Migrate, then walk every scope. Shared by ``sync`` and ``demo``."""
-    from etl import db
-    from etl.entry import interrupted
-    from etl.sync import build_scopes, run_sync
+    from etl.cli.entry import interrupted
+    from etl.run.sync import build_scopes, run_sync
+    from etl.warehouse import db
 
     if interrupted():  # a signal whose interrupt was lost (the imports): stop, as if it had not been
         raise click.Abort
@@ -417,8 +417,8 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     1 failure (or interrupted); 4 another sync holds the lock; 2 configuration or usage error.
     """
     settings = build_settings(**values)
-    from etl.logs import PageReporter, setup_logging
-    from etl.report import summary_dict, summary_text
+    from etl.ops.logs import PageReporter, setup_logging
+    from etl.ops.report import summary_dict, summary_text
 
     setup_logging(verbose, quiet, settings.log_format)
     text_logs = settings.log_format == "text"
@@ -460,7 +460,7 @@ def _monitor(settings: Settings, *, dry_run: bool) -> Any:
         return None
     from sqlalchemy.engine import make_url
 
-    from etl.monitor import RunMonitor
+    from etl.ops.monitor import RunMonitor
 
     secrets = [settings.api_key.get_secret_value() if settings.api_key else None]
     try:
@@ -481,8 +481,8 @@ def _monitor(settings: Settings, *, dry_run: bool) -> Any:
 def _finish_monitor(
     monitor: Any, settings: Settings, code: int, summary: dict[str, Any] | None, message: str | None
 ) -> None:
-    from etl import db
-    from etl.sync import build_scopes
+    from etl.run.sync import build_scopes
+    from etl.warehouse import db
 
     engine = None
     if settings.metrics_file and code != EXIT_LOCKED:
@@ -506,8 +506,8 @@ def _finish_monitor(
 @handle_errors
 def migrate(sql: bool, revision: str, verbose: int, quiet: int, **values: Any) -> None:
     """Upgrade the database schema (alembic upgrade head); --sql prints the SQL and creates nothing."""
-    from etl import db
-    from etl.logs import setup_logging
+    from etl.ops.logs import setup_logging
+    from etl.warehouse import db
 
     settings = build_settings(**values)
     setup_logging(verbose, quiet, settings.log_format)
@@ -542,7 +542,7 @@ def migrate(sql: bool, revision: str, verbose: int, quiet: int, **values: Any) -
 @contextlib.contextmanager
 def _open_schema(settings: Settings) -> Iterator[Engine]:
     """An engine on an existing database that has the schema (never creates either), disposed after."""
-    from etl import db
+    from etl.warehouse import db
 
     engine = connect(settings.database_url.get_secret_value(), must_exist=True)
     try:
@@ -561,7 +561,7 @@ def _open_schema(settings: Settings) -> Iterator[Engine]:
 @handle_errors
 def status(as_json: bool, **values: Any) -> None:
     """Show the checkpoints, the v2 plan per scope, the last runs and row counts."""
-    from etl.report import status_dict, status_text
+    from etl.ops.report import status_dict, status_text
 
     settings = build_settings(**values)
     with _open_schema(settings) as engine, engine.connect() as conn:
@@ -580,7 +580,7 @@ def scopes() -> None:
 @handle_errors
 def scopes_list(as_json: bool, **values: Any) -> None:
     """List every scope with its checkpoints and recorded list source."""
-    from etl import scopes as state
+    from etl.warehouse import scopes as state
 
     settings = build_settings(**values)
     with _open_schema(settings) as engine, engine.connect() as conn:
@@ -590,8 +590,8 @@ def scopes_list(as_json: bool, **values: Any) -> None:
 
 
 def _clear_scope(action: str, scope: str, values: dict[str, Any]) -> None:
-    from etl import scopes as state
-    from etl.locks import scope_locks
+    from etl.run.locks import scope_locks
+    from etl.warehouse import scopes as state
 
     settings = build_settings(**values)
     with _open_schema(settings) as engine, scope_locks(engine, [scope]), engine.begin() as conn:
@@ -673,10 +673,10 @@ def demo(n_jobs: int, seed: int, verbose: int, quiet: int, **values: Any) -> Non
     """Start the simulator on a free loopback port, sync it into the database, show a query."""
     from sqlalchemy import text
 
-    from etl import db
-    from etl.logs import setup_logging
-    from etl.report import summary_text
+    from etl.ops.logs import setup_logging
+    from etl.ops.report import summary_text
     from etl.simulator import SimServer, SimState
+    from etl.warehouse import db
 
     setup_logging(verbose, quiet, "text")
     database_url = build_settings(**values).database_url.get_secret_value()
@@ -711,7 +711,7 @@ def demo(n_jobs: int, seed: int, verbose: int, quiet: int, **values: Any) -> Non
 def metrics(**values: Any) -> None:
     """Print the Prometheus metrics (last run, last success, jobs by status, checkpoint age) from the
     database alone, as --metrics-file writes them after a run."""
-    from etl.monitor import metrics_text
+    from etl.ops.monitor import metrics_text
 
     settings = build_settings(**values)
     engine = connect(settings.database_url.get_secret_value(), must_exist=True)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from etl.change.normalize import V1_STATUS, V2_STATUS, payload_hash, storable_raw
 from etl.errors import InvalidItem
-from etl.normalize import V1_STATUS, V2_STATUS, payload_hash, storable_raw
 
 Change = Literal["new", "changed", "unchanged"]
 ListSource = Literal["v1", "v2"]

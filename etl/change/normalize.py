@@ -58,7 +58,7 @@ from pydantic import ValidationError
 
 from etl import jsontext
 from etl.errors import InvalidItem
-from etl.models import UNSTORABLE, Rule, V1Job, V2Job, storable_text
+from etl.source.models import UNSTORABLE, Rule, V1Job, V2Job, storable_text
 
 # -- limits: generous for real jobs, fatal for absurd ones ------------------------------------------
 

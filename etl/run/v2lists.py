@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from etl.api import ClassifyApi
+from etl.source.client import ClassifyApi
 
 log = logging.getLogger("etl.v2plan")
 

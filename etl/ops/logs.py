@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from etl.runs import Counters, ScopeReport
+    from etl.run.results import Counters, ScopeReport
 
 #: Attributes of a LogRecord that are not extra fields.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -64,7 +64,7 @@ class PageReporter:
     """The per-page callback: a log line per page and, on a terminal, a live progress line."""
 
     def __init__(self, *, show_progress: bool) -> None:
-        from etl.runs import Counters
+        from etl.run.results import Counters
 
         self.started = time.monotonic()
         self.totals = Counters()

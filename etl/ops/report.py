@@ -7,11 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from etl import schema
-from etl.schema import classify_jobs, etl_checkpoints, etl_quarantine, etl_scope_sources, etl_sync_runs
+from etl.warehouse import schema
+from etl.warehouse.schema import (
+    classify_jobs,
+    etl_checkpoints,
+    etl_quarantine,
+    etl_scope_sources,
+    etl_sync_runs,
+)
 
 if TYPE_CHECKING:
-    from etl.runs import SyncResult
+    from etl.run.results import SyncResult
 
 
 def summary_dict(result: SyncResult) -> dict[str, Any]:
@@ -167,7 +173,7 @@ def status_dict(
 
 def _v2_plan(conn: Connection, c: dict[str, Any], every: timedelta, lookback: timedelta) -> dict[str, Any]:
     """When the scope's next full walk is due, its incremental window, and what it holds unfinished."""
-    from etl import load
+    from etl.warehouse import load
 
     last = load.read_checkpoint(conn, c["scope"], "v2")
     last_full = last.last_complete_walk_at if last is not None else None

@@ -1,0 +1,3 @@
+from etl.cli.commands import main
+
+__all__ = ["main"]
