@@ -148,16 +148,16 @@ def test_the_delete_guard_finds_unseen_jobs_by_an_anti_join_on_postgres(pg_engin
 
     from sqlalchemy import func, select
 
-    from etl.warehouse import load, schema
+    from etl.warehouse import deletions, schema
 
     jobs = schema.classify_jobs
     with pg_engine.connect() as conn:
         stmt = (
             select(func.count())
             .select_from(jobs)
-            .where(jobs.c.id.in_(load._unseen(conn, "default", datetime(2026, 1, 1, tzinfo=UTC))))
+            .where(jobs.c.id.in_(deletions.unseen_ids(conn, "default", datetime(2026, 1, 1, tzinfo=UTC))))
         )
         compiled = stmt.compile(dialect=conn.dialect)
         plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + compiled.string, compiled.params))
-        assert load.count_unseen(conn, "default", datetime(2026, 1, 1, tzinfo=UTC)) == 0  # it runs
+        assert deletions.count_unseen(conn, "default", datetime(2026, 1, 1, tzinfo=UTC)) == 0  # it runs
     assert "Anti Join" in plan and "SubPlan" not in plan, plan

@@ -24,7 +24,7 @@ from etl.run.sync import MASS_DELETE_SHARE, SyncResult
 from etl.simulator import SimServer, SimState
 from etl.simulator.hostile import HOSTILE_KINDS, ODD_IDS, UNKNOWN_ID, HostileKind, Where
 from etl.source.client import MAX_BODY_BYTES, _loads, quote_id
-from etl.warehouse import load
+from etl.warehouse import payloads
 from tests.support import API_KEY, _exact, assert_tables_equal_truth, rows, sync
 
 N_JOBS = 100
@@ -375,18 +375,21 @@ def check_hostile_job(engine: Engine, sim: SimServer, source: str, target: str, 
     quarantined = [q for q in open_quarantine(engine) if q["job_id"] == target]
     job = {r["id"]: r for r in rows(engine, "classify_jobs")}.get(target)
     with engine.connect() as conn:  # the payloads live beside the job (classify_job_payloads)
-        v1_raw, v2_raw = load.stored_payloads(conn, [target]).get(target, (None, None))
+        v1_raw, v2_raw = payloads.stored_payloads(conn, [target]).get(target, (None, None))
     stored_raws = [restore_raw(r) for r in (v1_raw, v2_raw) if job is not None and r is not None]
     accepted = False
     for side in ["list", "get"] if where == "both" else [where]:
         endpoint = "v2_get" if side == "get" else f"{source}_list"
-        payloads = served(sim, source, target, side)
+        served_payloads = served(sim, source, target, side)
         mine = [q for q in quarantined if q["endpoint"] == endpoint]
         for q in mine:
             assert q["reason"] and q["raw"] is not None, q
             raw = restore_raw(q["raw"])
             if RAW_CUT not in raw and "unparsed" not in raw:  # a payload within the limits: whole
-                assert payloads is not None and any(same(raw, p) for p in payloads), (side, q["reason"])
+                assert served_payloads is not None and any(same(raw, p) for p in served_payloads), (
+                    side,
+                    q["reason"],
+                )
         if mine:
             if side == "list":
                 break  # a refused list item is not hydrated: its get is never asked

@@ -41,7 +41,7 @@ from etl.change.normalize import (
 )
 from etl.errors import InvalidItem
 from etl.source.models import UNSTORABLE
-from etl.warehouse import load
+from etl.warehouse import jobs, payloads
 from etl.warehouse.schema import classify_jobs, classify_parsing_configs, classify_results, classify_rules
 from tests.test_normalize import NOW, v1_item, v2_item
 
@@ -454,7 +454,7 @@ def test_target_page_helpers_stay_bounded() -> None:
 def _write(engine: Engine, rows: list[JobRows]) -> None:
     with engine.begin() as conn:
         try:
-            load.upsert_jobs(conn, rows)
+            jobs.upsert_jobs(conn, rows)
         except TypeError as exc:
             if "cannot encode Decimal" in str(exc):
                 pytest.xfail("etl/load.py's PostgreSQL JSON encoder does not know Decimal yet")
@@ -505,7 +505,7 @@ def test_hostile_rows_load_and_read_back(engine: Engine) -> None:
             r.job_id: r for r in conn.execute(select(classify_rules).where(classify_rules.c.position == 0))
         }
         configs = {r.job_id: r for r in conn.execute(select(classify_parsing_configs))}
-        payloads = load.stored_payloads(conn, ["nul", "surrogate", "v1"])  # beside the job rows
+        stored = payloads.stored_payloads(conn, ["nul", "surrogate", "v1"])  # beside the job rows
     assert jobs["nul"].error_message == "bad\ufffdbyte" == jobs["nul"].v2_error_message
     assert results["nul"].reasoning == "\ufffdwhy\ufffd" and results["nul"].type == "in\ufffdvoice"
     assert results["nul"].confidence == 5e-324
@@ -519,8 +519,8 @@ def test_hostile_rows_load_and_read_back(engine: Engine) -> None:
     assert jobs["v1"].v1_effective_at == datetime(1, 1, 1, tzinfo=UTC)
     assert configs["v1"].lang == "\ufffd" and configs["v1"].max_pages == -(2**31)
     for key in ("nul", "surrogate"):
-        assert json.dumps(restore_raw(payloads[key][1]), sort_keys=True) == sent[key]
-    assert json.dumps(restore_raw(payloads["v1"][0]), sort_keys=True) == sent["v1"]
+        assert json.dumps(restore_raw(stored[key][1]), sort_keys=True) == sent[key]
+    assert json.dumps(restore_raw(stored["v1"][0]), sort_keys=True) == sent["v1"]
     assert jobs["v1"].v1_hash == payload_hash(raws["v1"])
 
 

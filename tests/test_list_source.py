@@ -136,12 +136,12 @@ def test_explicit_v1_on_a_retired_route_fails_with_a_hint(engine: Engine, sim: S
 def test_usage_credits_are_typed_columns(engine: Engine, sim: SimServer) -> None:
     from decimal import Decimal
 
-    from etl.warehouse import load
+    from etl.warehouse import payloads
 
     sync(engine, sim.url)
     jobs = rows(engine, "classify_jobs")
     with engine.connect() as conn:
-        payloads = load.stored_payloads(conn, [j["id"] for j in jobs])
+        payloads = payloads.stored_payloads(conn, [j["id"] for j in jobs])
     with_usage = [j for j in jobs if payloads[j["id"]][1] and "usage" in payloads[j["id"]][1]]
     assert with_usage, "the simulator serves usage with expand=usage"
     for j in with_usage:

@@ -16,7 +16,7 @@ from etl.errors import InvalidItem
 from etl.run import pages, results
 from etl.run.pages import Fetches, PagePlanner
 from etl.source.client import ClassifyApi, Fetched
-from etl.warehouse import load
+from etl.warehouse import page
 from tests.test_normalize import v2_item
 
 
@@ -164,7 +164,7 @@ def test_a_window_page_of_known_jobs_is_checked_without_a_parse(
             assert first.counters.new == 3
             with engine.begin() as conn:
                 run_id = results.start(conn, ["default"], started_at=T0, full_refresh=False)
-                load.commit_page(conn, first.write, run_id=run_id, now=T0, known=load.KnownSets(set(), set()))
+                page.commit_page(conn, first.write, run_id=run_id, now=T0, known=page.KnownSets(set(), set()))
             parsed: list[str] = []
 
             def counting(raw: Any) -> Any:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 
 from etl.errors import InterruptedRun
 from etl.simulator import Faults, SimServer, SimState
-from etl.warehouse import db, load, schema
+from etl.warehouse import checkpoints, db, schema
 from tests.conftest import clean_env
 from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
 
@@ -78,9 +78,9 @@ def wait_for_pages(db_url: str, pages: int, proc: subprocess.Popen[str], timeout
     raise AssertionError(f"the sync never committed {pages} pages")
 
 
-def checkpoint(engine: Engine) -> load.Checkpoint | None:
+def checkpoint(engine: Engine) -> checkpoints.Checkpoint | None:
     with engine.connect() as conn:
-        return load.read_checkpoint(conn, "default", "v1")
+        return checkpoints.read_checkpoint(conn, "default", "v1")
 
 
 def test_killed_after_page_p_resumes_without_relisting(db_url: str, sim: SimServer) -> None:

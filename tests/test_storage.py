@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete, inspect, text, update
 
 from etl.change.normalize import JobRows
 from etl.simulator import SimServer, SimState
-from etl.warehouse import db, load, schema
+from etl.warehouse import db, deletions, jobs, payloads, runs, schema, sql
 from tests.support import API_KEY, rows, sync
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
@@ -65,21 +65,21 @@ AWKWARD = {
 
 def test_payloads_round_trip_byte_exact(engine: Engine) -> None:
     with engine.begin() as conn:
-        load.upsert_jobs(conn, [_job("a", AWKWARD, {"id": "a", **AWKWARD}), _job("b", AWKWARD, None)])
+        jobs.upsert_jobs(conn, [_job("a", AWKWARD, {"id": "a", **AWKWARD}), _job("b", AWKWARD, None)])
     with engine.connect() as conn:
-        got = load.stored_payloads(conn, ["a", "b", "missing"])
-        v1 = load.stored_v1_raw(conn, ["a", "b"])
+        got = payloads.stored_payloads(conn, ["a", "b", "missing"])
+        v1 = jobs.stored_v1_raw(conn, ["a", "b"])
     assert set(got) == {"a", "b"}
     assert got["a"] == (AWKWARD, {"id": "a", **AWKWARD}) and got["b"] == (AWKWARD, None)
     # Byte-exact: the stored text is the payload's one serialisation, key order included.
-    assert load.payload_text(got["a"][0]) == load.payload_text(AWKWARD)
+    assert payloads.payload_text(got["a"][0]) == payloads.payload_text(AWKWARD)
     assert list(got["a"][0]) == list(AWKWARD) and list(got["a"][1]) == ["id", *AWKWARD]
     assert v1 == {"a": AWKWARD, "b": AWKWARD}
     assert "v1_raw" not in {c["name"] for c in inspect(engine).get_columns("classify_jobs")}
 
 
 def test_payloads_encoded_ahead_of_the_commit_are_the_commits(engine: Engine) -> None:
-    """The planner encodes a page's rows before its commit (``load.encode_rows``, in a worker
+    """The planner encodes a page's rows before its commit (``jobs.encode_rows``, in a worker
     thread): what is stored is byte for byte what the commit computes itself, for jobs of two rule
     sets and one without rules on the same page, and it decodes to the payloads."""
 
@@ -99,17 +99,17 @@ def test_payloads_encoded_ahead_of_the_commit_are_the_commits(engine: Engine) ->
             return {r.job_id: (bytes(r.payloads), r.rule_set_id) for r in got}
 
     ahead = page()
-    load.encode_rows(ahead)
+    jobs.encode_rows(ahead)
     assert all(j.encoded is not None for j in ahead)
     with engine.begin() as conn:
-        load.upsert_jobs(conn, ahead)
+        jobs.upsert_jobs(conn, ahead)
     written_ahead = stored_bytes()
     with engine.begin() as conn:
-        load.upsert_jobs(conn, page())  # encoded in the commit
+        jobs.upsert_jobs(conn, page())  # encoded in the commit
     assert stored_bytes() == written_ahead
     assert written_ahead["c"][1] is None and written_ahead["a"][1] != written_ahead["b"][1]
     with engine.connect() as conn:
-        got = load.stored_payloads(conn, ["a", "b", "c"])
+        got = payloads.stored_payloads(conn, ["a", "b", "c"])
     assert got == {"a": (AWKWARD, {"id": "a", **AWKWARD}), "b": ({"x": 1}, None), "c": (None, {"y": 2})}
 
 
@@ -118,7 +118,7 @@ def test_payloads_of_a_synced_job_are_what_the_api_sent(engine: Engine) -> None:
     with SimServer(state) as sim:
         assert sync(engine, sim.url).outcome == "success"
         with engine.connect() as conn:
-            stored = load.stored_payloads(conn, state.live_job_ids())
+            stored = payloads.stored_payloads(conn, state.live_job_ids())
         assert len(stored) == 60
         job_id = next(j for j in state.live_job_ids() if stored[j][1] is not None)
         sent = httpx.get(  # as the sync asked for it: with its credits
@@ -131,8 +131,8 @@ def test_payloads_of_a_synced_job_are_what_the_api_sent(engine: Engine) -> None:
 
 def test_revision_codec_is_the_loaders() -> None:
     rev = _revision("0008")
-    assert rev.CODEC == load.PAYLOAD_CODEC and rev.DICTIONARY == load.PAYLOAD_DICTIONARY_1
-    data = load.encode_payloads(AWKWARD, None)
+    assert rev.CODEC == payloads.PAYLOAD_CODEC and rev.DICTIONARY == payloads.PAYLOAD_DICTIONARY_1
+    data = payloads.encode_payloads(AWKWARD, None)
     assert rev.decode(rev.CODEC, data) == (AWKWARD, None) and rev.encode(AWKWARD, None) == data
 
 
@@ -140,29 +140,29 @@ RULES = [("invoice", 'has an invoice number — "total" \\ due'), ("receipt", "a
 
 
 def test_rules_codec_round_trips_and_needs_the_right_rules() -> None:
-    data = load.encode_payloads_with_rules(AWKWARD, {"id": "a", **AWKWARD}, RULES)
-    got = load.decode_payloads(load.PAYLOAD_CODEC_RULES, data, RULES)
+    data = payloads.encode_payloads_with_rules(AWKWARD, {"id": "a", **AWKWARD}, RULES)
+    got = payloads.decode_payloads(payloads.PAYLOAD_CODEC_RULES, data, RULES)
     assert got == (AWKWARD, {"id": "a", **AWKWARD})
-    assert load.payload_text(got[1]) == load.payload_text({"id": "a", **AWKWARD})
+    assert payloads.payload_text(got[1]) == payloads.payload_text({"id": "a", **AWKWARD})
     with pytest.raises(zlib.error):  # the dictionary's checksum is in the stream
-        load.decode_payloads(load.PAYLOAD_CODEC_RULES, data, RULES[:1])
+        payloads.decode_payloads(payloads.PAYLOAD_CODEC_RULES, data, RULES[:1])
     # What it is for: a payload that spells out its rules costs little more than one that does not.
     rules_json = [{"description": d, "type": t} for t, d in RULES]
     v1, v2 = {"id": "j", "rules": rules_json}, {"id": "j", "configuration": {"rules": rules_json}}
-    against_rules = load.encode_payloads_with_rules(v1, v2, RULES)
-    assert len(against_rules) < len(load.encode_payloads(v1, v2)) - 40
-    assert load.decode_payloads(load.PAYLOAD_CODEC_RULES, against_rules, RULES) == (v1, v2)
+    against_rules = payloads.encode_payloads_with_rules(v1, v2, RULES)
+    assert len(against_rules) < len(payloads.encode_payloads(v1, v2)) - 40
+    assert payloads.decode_payloads(payloads.PAYLOAD_CODEC_RULES, against_rules, RULES) == (v1, v2)
 
 
 def test_revision_0018_codec_is_the_loaders() -> None:
     rev = _revision("0018")
-    assert rev.CODEC == load.PAYLOAD_CODEC_RULES
-    assert rev.rules_dictionary(RULES) == load.rules_dictionary(RULES) and rev.rules_dictionary([]) == b""
-    data = load.encode_payloads_with_rules(AWKWARD, None, RULES)
+    assert rev.CODEC == payloads.PAYLOAD_CODEC_RULES
+    assert rev.rules_dictionary(RULES) == payloads.rules_dictionary(RULES) and rev.rules_dictionary([]) == b""
+    data = payloads.encode_payloads_with_rules(AWKWARD, None, RULES)
     assert rev.encode(AWKWARD, None, RULES) == data
     assert rev.decode(rev.CODEC, data, RULES) == (AWKWARD, None)
-    old = load.encode_payloads(AWKWARD, None)
-    assert rev.decode(load.PAYLOAD_CODEC, old, []) == (AWKWARD, None)
+    old = payloads.encode_payloads(AWKWARD, None)
+    assert rev.decode(payloads.PAYLOAD_CODEC, old, []) == (AWKWARD, None)
 
 
 def _current_jobs(engine: Engine) -> list[dict[str, Any]]:
@@ -185,7 +185,7 @@ def test_revision_0018_recodes_payloads_both_ways(db_url: str) -> None:
             assert sync(engine, sim.url).outcome == "success"
         ids = state.live_job_ids()
         with engine.connect() as conn:
-            before = load.stored_payloads(conn, ids)
+            before = payloads.stored_payloads(conn, ids)
         configs, current = rows(engine, "classify_parsing_configs"), _current_jobs(engine)
         assert len(before) == 40 and 0 < len(configs) < 40, "some jobs have no parsing configuration"
         db.downgrade(engine, "0017")
@@ -202,7 +202,7 @@ def test_revision_0018_recodes_payloads_both_ways(db_url: str) -> None:
         assert "id" in columns and not columns & {"result_type", "confidence"}
         db.upgrade(engine)
         with engine.connect() as conn:
-            assert load.stored_payloads(conn, ids) == before
+            assert payloads.stored_payloads(conn, ids) == before
         assert rows(engine, "classify_parsing_configs") == configs
         assert _current_jobs(engine) == current
         assert "classify_parsing_configs" not in inspect(engine).get_table_names()
@@ -214,7 +214,7 @@ def test_revision_0018_recodes_payloads_both_ways(db_url: str) -> None:
 def test_credits_are_exact_decimals(engine: Engine) -> None:
     amounts = [Decimal("0.1"), Decimal("0.2"), Decimal("9783.12"), Decimal("0.000001")] * 25
     with engine.begin() as conn:
-        load.upsert_jobs(conn, [_job(f"j{i}", {"i": i}, None, a) for i, a in enumerate(amounts)])
+        jobs.upsert_jobs(conn, [_job(f"j{i}", {"i": i}, None, a) for i, a in enumerate(amounts)])
     got = rows(engine, "classify_jobs", ["id", "v2_usage_credits"])
     assert {r["id"]: r["v2_usage_credits"] for r in got} == {f"j{i}": a for i, a in enumerate(amounts)}
     assert all(isinstance(r["v2_usage_credits"], Decimal) for r in got)
@@ -228,11 +228,10 @@ def test_credits_are_exact_decimals(engine: Engine) -> None:
 
 def test_json_default_keeps_decimals_exact() -> None:
     assert (
-        json.dumps([Decimal("9783.419999999999999")], default=load._json_default)
-        == '["9783.419999999999999"]'
+        json.dumps([Decimal("9783.419999999999999")], default=sql._json_default) == '["9783.419999999999999"]'
     )
     with pytest.raises(ValueError):
-        load._json_default(Decimal("NaN"))
+        sql._json_default(Decimal("NaN"))
 
 
 def test_sqlite_timestamps_carry_their_offset(sqlite_url: str) -> None:
@@ -250,7 +249,7 @@ def test_sqlite_timestamps_carry_their_offset(sqlite_url: str) -> None:
         with engine.begin() as conn:
             old = conn.execute(text("SELECT started_at, finished_at FROM etl_sync_runs")).one()
             assert tuple(old) == ("2025-01-02 03:04:05.678900+00:00", "2025-01-02 03:04:06.000000+00:00")
-            load.start_run(conn, started_at=NOW, full_refresh=False, scopes=[])
+            runs.start_run(conn, started_at=NOW, full_refresh=False, scopes=[])
         got = rows(engine, "etl_sync_runs", ["started_at", "finished_at"])
         assert got[0]["started_at"] == datetime(2025, 1, 2, 3, 4, 5, 678900, tzinfo=UTC)
         assert got[1]["started_at"] == NOW and got[1]["started_at"].tzinfo is UTC
@@ -390,7 +389,7 @@ def _assert_result_copies(engine: Engine) -> None:
     assert {j["id"]: (j["result_type"], j["confidence"]) for j in jobs if j["id"] in results} == results
     assert all(j["result_type"] is None and j["confidence"] is None for j in jobs if j["id"] not in results)
     payloads = {p["job_id"]: p for p in rows(engine, "classify_job_payloads")}
-    assert {p["codec"] for p in payloads.values()} == {load.PAYLOAD_CODEC_RULES}
+    assert {p["codec"] for p in payloads.values()} == {payloads.PAYLOAD_CODEC_RULES}
     assert {j["id"]: j["rule_set_id"] for j in jobs} == {k: p["rule_set_id"] for k, p in payloads.items()}
 
 
@@ -511,29 +510,29 @@ def test_no_change_sync_writes_no_job_sighting_rows(engine: Engine) -> None:
 
         gone = state.delete_jobs(4)
         with engine.connect() as conn:
-            assert load.count_live(conn, "default") == 150
+            assert deletions.count_live(conn, "default") == 150
         assert sync(engine, sim.url).outcome == "success"
         with engine.connect() as conn:
-            assert load.count_live(conn, "default") == 146
+            assert deletions.count_live(conn, "default") == 146
         assert {r["id"] for r in rows(engine, "classify_jobs") if r["deleted_at"]} == set(gone)
 
 
 def test_count_unseen_is_what_mark_deleted_would_do(engine: Engine) -> None:
     t0, t1 = NOW, NOW + timedelta(hours=1)
     with engine.begin() as conn:
-        load.upsert_jobs(conn, [_job(f"j{i}", {"i": i}, None) for i in range(6)])
+        jobs.upsert_jobs(conn, [_job(f"j{i}", {"i": i}, None) for i in range(6)])
         conn.execute(
             update(schema.classify_jobs)
             .where(schema.classify_jobs.c.id == "j5")
             .values(hydration_status="not_found")
         )
-        load.mark_seen(conn, "s", [f"j{i}" for i in range(6)], t0)
-        load.mark_seen(conn, "s", ["j0", "j1"], t1)  # the next walk lists only two
-        assert load.count_live(conn, "s") == 6
-        assert load.count_unseen(conn, "s", t1) == 4
-        assert load.count_unseen(conn, "s", t1, only_v2_known=True) == 3
-        assert load.mark_deleted(conn, "s", t1, t1, only_v2_known=True) == 3
-        assert load.count_live(conn, "s") == 3  # j0, j1, and j5 (only v1 knew it)
+        deletions.mark_seen(conn, "s", [f"j{i}" for i in range(6)], t0)
+        deletions.mark_seen(conn, "s", ["j0", "j1"], t1)  # the next walk lists only two
+        assert deletions.count_live(conn, "s") == 6
+        assert deletions.count_unseen(conn, "s", t1) == 4
+        assert deletions.count_unseen(conn, "s", t1, only_v2_known=True) == 3
+        assert deletions.mark_deleted(conn, "s", t1, t1, only_v2_known=True) == 3
+        assert deletions.count_live(conn, "s") == 3  # j0, j1, and j5 (only v1 knew it)
     assert rows(engine, "etl_walk_sightings") == []
 
 
@@ -577,7 +576,7 @@ def test_revision_0016_moves_rules_to_rule_sets_and_back(engine: Engine) -> None
     rules_of: dict[int, list[dict[str, Any]]] = {}
     for r in rows(engine, "classify_rule_set_rules"):
         rules_of.setdefault(r["rule_set_id"], []).append(r)
-    assert all(s["digest"] == load.rule_set_digest(rules_of[s["id"]]) for s in sets)
+    assert all(s["digest"] == jobs.rule_set_digest(rules_of[s["id"]]) for s in sets)
     _assert_stats_current(engine)
 
 
@@ -590,7 +589,7 @@ def test_jsonb_text_reads_back_as_json_dumps_did() -> None:
     from datetime import datetime
     from decimal import Decimal
 
-    from etl.warehouse.load import _json_default, jsonb_text
+    from etl.warehouse.sql import _json_default, jsonb_text
 
     rows = [
         {

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from etl.simulator import SimServer, SimState
-from etl.warehouse import load, schema
+from etl.warehouse import checkpoints, schema
 from tests.support import API_KEY, assert_tables_equal_truth, checksum, pg_row_versions, rows, sync
 
 N_JOBS = 240  # with page_size 50: 5 pages
@@ -25,7 +25,7 @@ def test_full_sync_equals_ground_truth(engine: Engine, sim: SimServer) -> None:
     assert sim.state.counts["v2_get"] == N_JOBS
     assert_tables_equal_truth(engine, sim.state)
     with engine.connect() as conn:
-        cp = load.read_checkpoint(conn, "default", "v1")
+        cp = checkpoints.read_checkpoint(conn, "default", "v1")
     assert cp is not None and cp.next_page_token is None and cp.last_complete_walk_at is not None
     run = rows(engine, "etl_sync_runs")[-1]
     assert (run["outcome"], run["jobs_listed"], run["pages"]) == ("success", N_JOBS, 5)

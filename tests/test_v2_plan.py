@@ -22,7 +22,7 @@ from etl.ops.report import summary_dict, summary_text
 from etl.run import v2lists
 from etl.simulator import Faults, SimServer, SimState
 from etl.simulator.data import Lifecycle
-from etl.warehouse import db, load
+from etl.warehouse import checkpoints, db, planreads
 from tests.conftest import clean_env
 from tests.support import API_KEY, _exact, assert_tables_equal_truth, checksum, rows, sync
 
@@ -70,14 +70,14 @@ def truth_jobs(state: SimState) -> dict[str, dict[str, Any]]:
 
 def newest_created(engine: Engine) -> datetime:
     with engine.connect() as conn:
-        newest = load.newest_created_at(conn, "default")
+        newest = planreads.newest_created_at(conn, "default")
     assert newest is not None
     return newest
 
 
-def v2_checkpoint(engine: Engine) -> load.Checkpoint | None:
+def v2_checkpoint(engine: Engine) -> checkpoints.Checkpoint | None:
     with engine.connect() as conn:
-        return load.read_checkpoint(conn, "default", "v2")
+        return checkpoints.read_checkpoint(conn, "default", "v2")
 
 
 # -- 1. correctness over a lifecycle --------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_full_walk_windows_touch_and_a_rewalk_uses_stored_quantiles(engine: Engi
         assert probes > 0
         assert_tables_equal_truth(engine, state, source="v2")
         with engine.connect() as conn:
-            cuts = load.created_at_quantiles(conn, "default", 8)
+            cuts = planreads.created_at_quantiles(conn, "default", 8)
         assert len(cuts) == 7
         live = len(truth_jobs(state))
         state.reset_counts()
@@ -277,7 +277,7 @@ def _window_pages(db_url: str) -> int:
     engine = db.make_engine(db_url)
     try:
         with engine.connect() as conn:
-            return sum(w.pages_done for w in load.read_windows(conn, "default", "full"))
+            return sum(w.pages_done for w in checkpoints.read_windows(conn, "default", "full"))
     except Exception:  # no schema yet
         return 0
     finally:
@@ -334,8 +334,8 @@ def test_full_walk_killed_at_random_points_resumes_and_converges(db_url: str, tm
         engine = db.make_engine(db_url)
         assert_tables_equal_truth(engine, state, source="v2")
         with engine.connect() as conn:
-            assert load.read_windows(conn, "default", "full") == []
-            cp = load.read_checkpoint(conn, "default", "v2")
+            assert checkpoints.read_windows(conn, "default", "full") == []
+            cp = checkpoints.read_checkpoint(conn, "default", "v2")
         assert cp is not None and cp.last_complete_walk_at is not None
         hist = rows(engine, "classify_job_history")
         open_versions = [h["job_id"] for h in hist if h["valid_to"] is None]
@@ -359,7 +359,7 @@ def test_ignored_window_filters_fall_back_to_a_sequential_walk(engine: Engine) -
         cp = v2_checkpoint(engine)
         assert cp is not None and cp.last_complete_walk_at is not None
         with engine.connect() as conn:
-            assert load.read_windows(conn, "default", "full") == []
+            assert checkpoints.read_windows(conn, "default", "full") == []
         # A later full walk falls back again, and still loses nothing (deletions marked).
         gone = state.delete_jobs(3)
         again = sync(engine, sim.url, source="v2", full_walk=True)
@@ -409,7 +409,7 @@ def test_partition_run_touches_only_its_window(engine: Engine) -> None:
         cp_after = v2_checkpoint(engine)
         assert cp_after is not None and cp_after.last_complete_walk_at == cp_before.last_complete_walk_at
         with engine.connect() as conn:
-            assert load.read_windows(conn, "default", "partition") == []
+            assert checkpoints.read_windows(conn, "default", "partition") == []
         assert len(rows(engine, "etl_sync_runs")) == runs_before + 1
         tables = checksum(engine)
         again = sync(engine, sim.url, source="v2", created_after=low, created_before=high)

@@ -173,18 +173,18 @@ def status_dict(
 
 def _v2_plan(conn: Connection, c: dict[str, Any], every: timedelta, lookback: timedelta) -> dict[str, Any]:
     """When the scope's next full walk is due, its incremental window, and what it holds unfinished."""
-    from etl.warehouse import load
+    from etl.warehouse import checkpoints, planreads
 
-    last = load.read_checkpoint(conn, c["scope"], "v2")
+    last = checkpoints.read_checkpoint(conn, c["scope"], "v2")
     last_full = last.last_complete_walk_at if last is not None else None
-    windows = load.read_windows(conn, c["scope"], "full")
-    newest = load.newest_created_at(conn, c["scope"])
+    windows = checkpoints.read_windows(conn, c["scope"], "full")
+    newest = planreads.newest_created_at(conn, c["scope"])
     return {
         "last_full_walk_at": _iso(last_full),
         "next_full_walk_due": _iso(last_full + every) if last_full is not None else "next run",
         "full_walk_windows_in_progress": sum(1 for w in windows if not w.done),
         "incremental_created_from": _iso(newest - lookback) if newest is not None else None,
-        "unfinished_held": len(load.unfinished_job_ids(conn, c["scope"], created_before=None)),
+        "unfinished_held": len(planreads.unfinished_job_ids(conn, c["scope"], created_before=None)),
     }
 
 

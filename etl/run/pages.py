@@ -29,7 +29,7 @@ from etl.errors import DatabaseError, FatalApiError, InvalidItem
 from etl.run.results import Counters, utcnow
 from etl.source.client import ClassifyApi, Fetched, Source
 from etl.source.models import UtcDatetime
-from etl.warehouse import load
+from etl.warehouse import jobs, page
 
 
 class WindowIgnored(FatalApiError):
@@ -40,7 +40,7 @@ class WindowIgnored(FatalApiError):
 class PagePlan:
     counters: Counters
     now: datetime
-    write: load.PageWrite
+    write: page.PageWrite
     #: The newest updated_at on the page: the service's clock moves with it.
     newest_update: datetime | None = None
 
@@ -119,7 +119,7 @@ class PagePlanner:
         now = utcnow()
         endpoint = f"{source}_list"
         ids = [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
-        stored = await asyncio.to_thread(self._read, load.stored_state, ids)
+        stored = await asyncio.to_thread(self._read, jobs.stored_state, ids)
         known = None if self.force else self._known(source, stored)
         reader = decide.PageReader(
             endpoint,
@@ -137,7 +137,7 @@ class PagePlanner:
         if window is not None:
             _check_window(read, window)
         counters = Counters(pages=1, listed=len(items), quarantined=len(read.bad))
-        plan = PagePlan(counters, now, load.PageWrite(scope, [], {}, list(read.bad), read.seen, {}))
+        plan = PagePlan(counters, now, page.PageWrite(scope, [], {}, list(read.bad), read.seen, {}))
         plan.write.resolved[endpoint] = list(read.valid)
         plan.newest_update = max((i.updated_at for i in read.valid.values() if i.updated_at), default=None)
         self._see(plan.newest_update)
@@ -155,7 +155,7 @@ class PagePlanner:
         v1_raws: dict[str, Any] = {}
         in_db = [j for j in todo if j in stored]  # only a stored job can have a stored v1 payload
         if source == "v2" and in_db:  # a job known from v1 keeps its v1 columns: only those written
-            v1_raws = await asyncio.to_thread(self._read, load.stored_v1_raw, in_db)
+            v1_raws = await asyncio.to_thread(self._read, jobs.stored_v1_raw, in_db)
         fetching = self.fetches.start([j for j, (_i, _v, f) in todo.items() if f], self.params, self.credits)
         fetched: list[Fetched] = []
         # Each job's rows are built as its answer arrives, in listing order: the work of a page
@@ -196,11 +196,11 @@ class PagePlanner:
         """Finished jobs still without credits, fetched by id (no list item): the rows are rebuilt
         from the answer for those whose credits billing has recorded since."""
         counters = Counters(credits_fetched=len(job_ids))
-        plan = PagePlan(counters, utcnow(), load.PageWrite(scope, [], {}, [], [], {}))
+        plan = PagePlan(counters, utcnow(), page.PageWrite(scope, [], {}, [], [], {}))
         fetched = await self._fetch_all(list(job_ids))
         with self.engine.connect() as conn:
-            stored = load.stored_state(conn, list(job_ids))
-            v1_raws = load.stored_v1_raw(conn, list(job_ids))
+            stored = jobs.stored_state(conn, list(job_ids))
+            v1_raws = jobs.stored_v1_raw(conn, list(job_ids))
         for job_id, got in fetched.items():
             if got.status == "bad":
                 _quarantine_get(plan, got.body, got.reason or "", job_id)
@@ -330,9 +330,9 @@ class PagePlanner:
 
 async def _encode(plan: PagePlan) -> None:
     """The rows' digests and compressed payloads, in a worker thread while the page before commits
-    (``load.encode_rows``): the ordered commits, one at a time, are what a cold sync waits on."""
+    (``jobs.encode_rows``): the ordered commits, one at a time, are what a cold sync waits on."""
     if plan.write.rows:
-        await asyncio.to_thread(load.encode_rows, plan.write.rows)
+        await asyncio.to_thread(jobs.encode_rows, plan.write.rows)
 
 
 def _pending(raw: Any, *, listed: bool) -> bool:

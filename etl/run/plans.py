@@ -26,7 +26,7 @@ from etl.run.results import ScopeReport, utcnow
 from etl.run.walk import NoCheckpoint, ScopeCheckpoint, Stream, Walker, WindowCheckpoint
 from etl.source.client import ClassifyApi, Source
 from etl.source.lists import resume_token
-from etl.warehouse import load
+from etl.warehouse import checkpoints, deletions, planreads, quarantine, runs
 from etl.warehouse.schema import etl_sync_runs
 
 if TYPE_CHECKING:
@@ -58,7 +58,9 @@ class ScopePlans:
         key, report = self.scope.key, self.report
         report.kind = f"{source} walk" if source == "v1" else "v2 sequential walk"
         with self.engine.connect() as conn:
-            cp = load.read_checkpoint(conn, key, source) or load.Checkpoint(key, source, None, 0, None, None)
+            cp = checkpoints.read_checkpoint(conn, key, source) or checkpoints.Checkpoint(
+                key, source, None, 0, None, None
+            )
         if resume_token(self.options.full_refresh, cp.next_page_token) is None:  # as etl.prefetch predicts
             cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
         else:
@@ -72,7 +74,7 @@ class ScopePlans:
         await self.walker.walk(Stream("walk", source, self._base, checkpoint, cp.next_page_token))
         report.complete = True
 
-    async def full_walk(self, windows: list[load.Window]) -> None:
+    async def full_walk(self, windows: list[checkpoints.Window]) -> None:
         """Every job, window by window; resumes the stored windows of a walk that was stopped."""
         key, report = self.scope.key, self.report
         report.kind = "v2 full walk"
@@ -82,7 +84,7 @@ class ScopePlans:
             windows = await self.plan_windows()
         limit = asyncio.Semaphore(self.options.list_concurrency)
 
-        async def one(w: load.Window) -> None:
+        async def one(w: checkpoints.Window) -> None:
             async with limit:
                 bounds = (w.created_from, w.created_to)
                 params = [*self._base, *v2lists.window_params(bounds)]
@@ -96,36 +98,38 @@ class ScopePlans:
             log.warning("scope %s: %s; walking the whole list sequentially instead", key, exc)
             report.warnings.append(str(exc))
             with self.engine.begin() as conn:
-                load.forget_windows(conn, key, "full")
+                checkpoints.forget_windows(conn, key, "full")
             return await self.sequential("v2")
         if not self.options.dry_run:
             with self.engine.begin() as conn:
                 now, started = utcnow(), windows[0].walk_started_at
                 mark_unlisted(conn, self, started, now, "v2")
-                load.forget_windows(conn, key, "full")
-                cp = load.read_checkpoint(conn, key, "v2") or load.Checkpoint(key, "v2", None, 0, None, None)
+                checkpoints.forget_windows(conn, key, "full")
+                cp = checkpoints.read_checkpoint(conn, key, "v2") or checkpoints.Checkpoint(
+                    key, "v2", None, 0, None, None
+                )
                 cp.walk_started_at, cp.last_complete_walk_at = started, now
-                load.write_checkpoint(conn, cp, now)
+                checkpoints.write_checkpoint(conn, cp, now)
         report.complete = True
 
-    async def plan_windows(self) -> list[load.Window]:
+    async def plan_windows(self) -> list[checkpoints.Window]:
         """Equal-count windows from the stored created_at; on a first walk, found by probing."""
         key, started, parts = self.scope.key, utcnow(), max(1, self.options.list_concurrency * 2)
         with self.engine.connect() as conn:
-            cuts = load.created_at_quantiles(conn, key, parts)
+            cuts = planreads.created_at_quantiles(conn, key, parts)
         if not cuts and parts > 1:
             cuts, probes = await v2lists.discover_cuts(
                 self.api, self._base, parts=parts, now=started, concurrency=self.options.list_concurrency
             )
             self.report.list_requests["window probes"] = probes
         windows = [
-            load.Window(key, "full", low, high, None, 0, False, started)
+            checkpoints.Window(key, "full", low, high, None, 0, False, started)
             for low, high in v2lists.windows_from_cuts(cuts)
         ]
         if not self.options.dry_run:
             with self.engine.begin() as conn:
-                load.forget_windows(conn, key, "full")
-                load.write_windows(conn, windows, started)
+                checkpoints.forget_windows(conn, key, "full")
+                checkpoints.write_windows(conn, windows, started)
         return windows
 
     async def partition(self) -> None:
@@ -133,8 +137,10 @@ class ScopePlans:
         key, o = self.scope.key, self.options
         self.report.kind = "v2 partition"
         with self.engine.connect() as conn:
-            saved = {w.key: w for w in load.read_windows(conn, key, "partition")}
-        window = load.Window(key, "partition", o.created_after, o.created_before, None, 0, False, utcnow())
+            saved = {w.key: w for w in checkpoints.read_windows(conn, key, "partition")}
+        window = checkpoints.Window(
+            key, "partition", o.created_after, o.created_before, None, 0, False, utcnow()
+        )
         window = saved.get(window.key, window)
         self.report.resumed_from_page = window.pages_done
         bounds = (o.created_after, o.created_before)
@@ -144,7 +150,7 @@ class ScopePlans:
         )
         if not o.dry_run:
             with self.engine.begin() as conn:
-                load.forget_windows(conn, key, "partition")
+                checkpoints.forget_windows(conn, key, "partition")
         self.report.complete = True
 
     async def incremental(self) -> None:
@@ -152,7 +158,7 @@ class ScopePlans:
         key, base, o = self.scope.key, self._base, self.options
         self.report.kind = "v2 incremental"
         with self.engine.connect() as conn:
-            newest = load.newest_created_at(conn, key)
+            newest = planreads.newest_created_at(conn, key)
         since = newest - o.lookback if newest is not None else None
         recent = Stream("recent", "v2", [*base, *v2lists.window_params((since, None))], NoCheckpoint())
         older = v2lists.window_params((None, since)) if since is not None else []
@@ -165,7 +171,7 @@ class ScopePlans:
         with self.engine.connect() as conn:
             # Stored as unfinished, older than the window, and not listed as unfinished any more:
             # finished (or deleted) since the last run. Load them by id, whatever their age.
-            left = load.unfinished_job_ids(
+            left = planreads.unfinished_job_ids(
                 conn, key, created_before=since, not_seen_since=None if o.dry_run else listed_from
             )
         if left:
@@ -186,7 +192,7 @@ class ScopePlans:
             return
         now = walker.planner.service_now or utcnow()
         with self.engine.connect() as conn:
-            ids = load.credit_candidates(
+            ids = planreads.credit_candidates(
                 conn, self.scope.key, finished_since=now - o.credits_lag, created_before=since,
                 not_seen_since=listed_from,  # the jobs listed this run were planned already
             )  # fmt: skip
@@ -204,18 +210,18 @@ def mark_unlisted(
     """A complete walk of every job: mark the jobs it did not list deleted, within the guard."""
     scope, report, run_id = plans.scope.key, plans.report, plans.walker.run_id
     only_v2 = source == "v2"
-    gone = load.count_unseen(conn, scope, walk_started_at, only_v2_known=only_v2)
+    gone = deletions.count_unseen(conn, scope, walk_started_at, only_v2_known=only_v2)
     # The live count serves the guard and the empty-walk warning only: on a walk that listed every
     # job (the usual run) neither needs it, nor the tombstoning update (the same predicate, in the
     # same transaction, under the scope's lock: it would change nothing). Each is a join over the
     # scope's jobs: ~20–30 ms at 20,000, seconds at 1M.
-    live = load.count_live(conn, scope) if gone or report.counters.listed == 0 else None
+    live = deletions.count_live(conn, scope) if gone or report.counters.listed == 0 else None
     if report.counters.listed == 0 and live == 0:
         warning = f"scope {scope}: the walk listed no jobs; check --project-id / --organization-id"
         log.warning(warning)
         report.warnings.append(warning)
     if not gone:
-        load.drop_sightings(conn, scope, now)
+        deletions.drop_sightings(conn, scope, now)
     else:
         assert live is not None
         mass = gone == live or gone > MASS_DELETE_SHARE * live
@@ -227,10 +233,10 @@ def mark_unlisted(
             )
             log.warning("scope %s: %s", scope, report.guard)
             return
-        deleted = load.mark_deleted(conn, scope, walk_started_at, now, only_v2_known=only_v2)
+        deleted = deletions.mark_deleted(conn, scope, walk_started_at, now, only_v2_known=only_v2)
         report.counters.deleted += deleted
-        load.update_run(conn, run_id, jobs_deleted=etl_sync_runs.c.jobs_deleted + deleted)
-    load.resolve_unseen_quarantine(conn, scope, f"{source}_list", walk_started_at, run_id, now)
+        runs.update_run(conn, run_id, jobs_deleted=etl_sync_runs.c.jobs_deleted + deleted)
+    quarantine.resolve_unseen_quarantine(conn, scope, f"{source}_list", walk_started_at, run_id, now)
 
 
 async def gather_all(coroutines: Any) -> None:

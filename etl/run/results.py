@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from etl.warehouse import load
+from etl.warehouse import runs
 from etl.warehouse.schema import etl_sync_runs
 
 log = logging.getLogger("etl.runs")
@@ -116,8 +116,8 @@ def counter_increments(c: Counters) -> dict[str, Any]:
 
 def start(conn: Connection, scopes: list[str], *, started_at: datetime, full_refresh: bool) -> int:
     """Record a run as running; runs left running on these (now locked) scopes died: say so."""
-    load.abandon_stale_runs(conn, scopes, now=started_at)
-    return load.start_run(conn, started_at=started_at, full_refresh=full_refresh, scopes=scopes)
+    runs.abandon_stale_runs(conn, scopes, now=started_at)
+    return runs.start_run(conn, started_at=started_at, full_refresh=full_refresh, scopes=scopes)
 
 
 def details(result: SyncResult) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def finish(engine: Engine, result: SyncResult, *, outcome: str, error: BaseExcep
     kinds = sorted({s.kind for s in result.scopes})
     try:
         with engine.begin() as conn:
-            load.update_run(
+            runs.update_run(
                 conn,
                 result.run_id,
                 finished_at=result.finished_at,

@@ -40,7 +40,7 @@ from etl.run.results import ScopeReport, SyncResult, utcnow
 from etl.run.walk import PageCallback, Walker
 from etl.source.client import ClassifyApi, Source
 from etl.source.lists import Scope, build_scopes, scope_source
-from etl.warehouse import load
+from etl.warehouse import checkpoints, deletions, page, planreads
 from etl.warehouse.stats import StatsSchedule
 
 log = logging.getLogger("etl.sync")
@@ -86,7 +86,7 @@ class Syncer:
         self.engine, self.api, self.options, self.on_page = engine, api, options, on_page
         self.fetches = Fetches(api, asyncio.Semaphore(options.concurrency))
         self.lock = LockGuard()
-        self.known = load.KnownSets(set(), set())
+        self.known = page.KnownSets(set(), set())
         self.stats = (
             StatsSchedule(engine) if engine.dialect.name == "postgresql" and not options.dry_run else None
         )
@@ -102,12 +102,12 @@ class Syncer:
                 run_id = results.start(
                     conn, [s.key for s in scopes], started_at=started, full_refresh=self.options.full_refresh
                 )
-                self.known = load.KnownSets.read(conn)
+                self.known = page.KnownSets.read(conn)
             return await self._run_scopes(scopes, SyncResult(run_id=run_id, started_at=started))
 
     async def _run_scopes(self, scopes: Sequence[Scope], result: SyncResult) -> SyncResult:
         with self.engine.connect() as conn:
-            self.service_now = load.newest_updated_at(conn)
+            self.service_now = planreads.newest_updated_at(conn)
         try:
             for scope in scopes:
                 report = ScopeReport(scope.key, "v1")
@@ -140,7 +140,7 @@ class Syncer:
         source = self.options.source
         if source == "auto":
             with self.engine.connect() as conn:
-                source = scope_source(source, load.chosen_source(conn, scope.key))
+                source = scope_source(source, checkpoints.chosen_source(conn, scope.key))
         report.source = source
         if self.options.partition and source != "v2":
             raise ConfigError(
@@ -167,8 +167,8 @@ class Syncer:
         self, scope: Scope, report: ScopeReport, run_id: int, switch_reason: str | None = None
     ) -> None:
         with self.engine.connect() as conn:
-            cp = load.read_checkpoint(conn, scope.key, "v2")
-            windows = load.read_windows(conn, scope.key, "full")
+            cp = checkpoints.read_checkpoint(conn, scope.key, "v2")
+            windows = checkpoints.read_windows(conn, scope.key, "full")
         plans = self._plans(scope, report, run_id)
         if switch_reason is not None:  # recorded with the first v2 page that commits, not before
             plans.walker.on_commit = self._record_switch(plans.walker, scope.key, switch_reason)
@@ -182,7 +182,7 @@ class Syncer:
 
     def _record_switch(self, walker: Walker, scope: str, reason: str) -> Callable[[Connection], None]:
         def record(conn: Connection) -> None:
-            load.choose_source(conn, scope, "v2", reason, utcnow())
+            checkpoints.choose_source(conn, scope, "v2", reason, utcnow())
             walker.on_commit = None
             log.warning("scope %s: the v1 list is retired; this scope uses the v2 list from now on", scope)
 
@@ -202,7 +202,7 @@ class Syncer:
             service_now=self.service_now,
         )
         with self.engine.connect() as conn:
-            live = load.count_live(conn, scope.key)
+            live = deletions.count_live(conn, scope.key)
         budget = o.max_walk_pages or 2 * (live // o.page_size + 1) + 1_000
         after = self.stats.page_committed if self.stats is not None else None
         walker = Walker(

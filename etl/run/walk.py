@@ -29,7 +29,7 @@ from etl.run.locks import LockGuard
 from etl.run.pages import PagePlan, PagePlanner
 from etl.run.results import Counters, ScopeReport, utcnow
 from etl.source.client import ClassifyApi, Source
-from etl.warehouse import load
+from etl.warehouse import checkpoints, page, runs
 
 log = logging.getLogger("etl.walk")
 
@@ -52,7 +52,7 @@ class ScopeCheckpoint:
     """A sequential walk of a scope's list (``etl_checkpoints``); at its end, ``on_end`` runs in the
     last page's transaction (deletions, quarantine resolution)."""
 
-    cp: load.Checkpoint
+    cp: checkpoints.Checkpoint
     on_end: Callable[[Connection, datetime, datetime], None] | None = None
 
     @property
@@ -66,7 +66,7 @@ class ScopeCheckpoint:
             self.cp.last_complete_walk_at = now
             if self.on_end is not None and self.cp.walk_started_at is not None:
                 self.on_end(conn, self.cp.walk_started_at, now)
-        load.write_checkpoint(conn, self.cp, now)
+        checkpoints.write_checkpoint(conn, self.cp, now)
 
     def restart(self, now: datetime) -> None:
         self.cp.next_page_token, self.cp.pages_done, self.cp.walk_started_at = None, 0, now
@@ -76,7 +76,7 @@ class ScopeCheckpoint:
 class WindowCheckpoint:
     """One created_at window of a parallel walk (``etl_walk_windows``)."""
 
-    window: load.Window
+    window: checkpoints.Window
 
     @property
     def pages_done(self) -> int:
@@ -86,7 +86,7 @@ class WindowCheckpoint:
         self.window.pages_done += 1
         self.window.next_page_token = None if end else next_token
         self.window.done = end
-        load.write_windows(conn, [self.window], now)
+        checkpoints.write_windows(conn, [self.window], now)
 
     def restart(self, now: datetime) -> None:
         self.window.next_page_token, self.window.pages_done = None, 0
@@ -136,7 +136,7 @@ class Walker:
     planner: PagePlanner
     report: ScopeReport
     run_id: int
-    known: load.KnownSets
+    known: page.KnownSets
     lock: LockGuard
     page_size: int
     lookahead: int
@@ -247,11 +247,11 @@ class Walker:
         self.lock.check()
         t0 = time.perf_counter()
         with self.engine.begin() as conn:
-            load.commit_page(conn, plan.write, run_id=self.run_id, now=plan.now, known=self.known)
+            page.commit_page(conn, plan.write, run_id=self.run_id, now=plan.now, known=self.known)
             checkpoint.write(conn, next_token, end, plan.now)
             if self.on_commit is not None:
                 self.on_commit(conn)
-            load.update_run(conn, self.run_id, **results.counter_increments(plan.counters))
+            runs.update_run(conn, self.run_id, **results.counter_increments(plan.counters))
         log.debug(
             "scope %s %s page %d committed in %.1f ms (%d rows)",
             self.report.scope,

@@ -6,10 +6,19 @@ import asyncio
 import logging
 import time
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl.warehouse import load
+from etl.warehouse.jobs import CHILD_TABLES
+from etl.warehouse.schema import (
+    classify_job_history,
+    classify_job_payloads,
+    classify_jobs,
+    classify_rule_set_rules,
+    classify_rule_sets,
+    etl_job_seen,
+    etl_walk_sightings,
+)
 
 log = logging.getLogger("etl.stats")
 
@@ -36,7 +45,7 @@ class StatsSchedule:
             return
         if self._base is None:
             with self.engine.connect() as conn:
-                self._base = load.estimated_jobs(conn)
+                self._base = estimated_jobs(conn)
         self._added += new_jobs
         due = self._base + self._added >= max(2 * self._base, self.FLOOR)
         if due and (self._task is None or self._task.done()):
@@ -52,10 +61,39 @@ class StatsSchedule:
         started = time.monotonic()
         try:
             with self.engine.begin() as conn:
-                load.analyze(conn)
+                analyze(conn)
         except SQLAlchemyError as exc:  # e.g. not the tables' owner: slower, never wrong
             self._failed = True
             reason = type(exc).__name__
             log.warning("could not refresh the planner statistics (%s); continuing without", reason)
             return
         log.debug("planner statistics refreshed at ~%d jobs in %.2f s", jobs, time.monotonic() - started)
+
+
+GROWING_TABLES = (
+    classify_jobs,
+    *CHILD_TABLES,
+    classify_rule_sets,
+    classify_rule_set_rules,
+    classify_job_history,
+    classify_job_payloads,
+    etl_job_seen,
+    etl_walk_sightings,
+)
+
+
+def estimated_jobs(conn: Connection) -> int:
+    """PostgreSQL only: its idea of how many jobs it holds (0 if the table was never analyzed)."""
+    value = conn.execute(
+        text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": classify_jobs.name}
+    ).scalar()
+    return max(int(value or 0), 0)
+
+
+def analyze(conn: Connection) -> None:
+    """PostgreSQL only: refresh the planner's statistics of the tables a sync grows. Without them
+    (a cold sync, or autovacuum off or behind), PostgreSQL guesses that ``job_id = ANY(:page_ids)``
+    matches half a table and deletes a page's child rows by a sequential scan: each page then costs
+    O(table)."""
+    quote = conn.dialect.identifier_preparer.quote
+    conn.execute(text("ANALYZE " + ", ".join(quote(t.name) for t in GROWING_TABLES)))
