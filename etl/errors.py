@@ -1,6 +1,6 @@
 """The error hierarchy, named for what the caller must do.
 
-The exit code each one ends ``classify-etl`` with (``etl/cli.py``; docs/operations.md, "Exit codes")::
+The exit code each one ends ``classify-etl`` with (``etl/cli/errors.py``; docs/operations.md, "Exit codes")::
 
     EtlError                   anything else: exit 1
     ├── ConfigError            fix the configuration (exit 2); message names the fix
@@ -74,3 +74,12 @@ class InvalidItem(ValueError):
         super().__init__(reason)
         self.reason = reason
         self.job_id = job_id
+
+
+# Exit codes a cron wrapper can act on (docs/operations.md, "Exit codes"): the command line returns
+# them and the monitor reports them.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_PARTIAL = 3
+EXIT_LOCKED = 4

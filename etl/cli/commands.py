@@ -1,309 +1,50 @@
 """The ``classify-etl`` command line: thin commands that build settings, engine and client,
-call ``sync``, and map errors to one-line messages and exit codes.
-
-Start-up is kept short (cron runs it every few minutes, people run ``--help``): this module imports
-click and ``etl.config`` only; each command imports what it needs when it runs.
+call ``sync``, and map errors to one-line messages and exit codes (``etl.cli.errors``); the
+settings become options in ``etl.cli.options``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import fields
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import click
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from etl.config import Declared, Settings, declared, format_duration
-from etl.errors import AuthError, ConfigError, EtlError, LockedError
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from etl.run.sync import PageCallback, SyncOptions, SyncResult
-    from etl.source.client import ClassifyApi
+from etl.cli.entry import interrupted
+from etl.cli.errors import (
+    Cli,
+    db_reason,
+    error_exit,
+    handle_errors,
+)
+from etl.cli.options import (
+    DATABASE_SETTINGS,
+    SYNC_SETTINGS,
+    build_settings,
+    setting_options,
+    sync_options,
+    verbosity_options,
+)
+from etl.config import Settings
+from etl.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL, ConfigError
+from etl.ops.logs import PageReporter, setup_logging
+from etl.ops.monitor import RunMonitor, metrics_text
+from etl.ops.report import status_dict, status_text, summary_dict, summary_text
+from etl.run.locks import scope_locks
+from etl.run.sync import PageCallback, SyncResult, build_scopes, run_sync
+from etl.simulator import Faults, SimServer, SimState, serve_forever
+from etl.source.client import ClassifyApi
+from etl.warehouse import db
+from etl.warehouse import scopes as state
 
 log = logging.getLogger("etl")
-
-# Exit codes a cron wrapper can act on (docs/operations.md, "Exit codes").
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_PARTIAL = 3
-EXIT_LOCKED = 4
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: The settings each command takes (all of them come with --config).
-DATABASE_SETTINGS = ("database_url", "log_format")
-SYNC_SETTINGS = tuple(declared())
-
-# -- errors: one line on stderr, JSON with --log-format json -------------------------------------------
-
-_json_errors = False
-
-
-def _wants_json(args: Sequence[str]) -> bool:
-    """Whether errors should be JSON lines, before (or without) the --log-format option being parsed."""
-    if _json_errors:
-        return True
-    for i, arg in enumerate(args):
-        if arg == "--log-format=json" or (arg == "--log-format" and args[i + 1 : i + 2] == ["json"]):
-            return True
-    return os.environ.get(declared()["log_format"].env) == "json"
-
-
-def _emit_error(message: str, code: int, *, as_json: bool) -> None:
-    if as_json:
-        line = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "level": "error",
-            "logger": "etl.cli",
-            "event": "error",
-            "message": message,
-            "exit_code": code,
-        }
-        click.echo(json.dumps(line), err=True)
-    else:
-        click.echo(f"classify-etl: error: {message}", err=True)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    _emit_error(message, code, as_json=_wants_json(sys.argv[1:]))
-    sys.exit(code)
-
-
-class Cli(click.Group):
-    """The command group; a usage error (bad flag, bad value, bad config file) is one line, exit 2."""
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        global _json_errors
-        _json_errors = False
-        argv = list(sys.argv[1:] if args is None else args)
-        if not standalone_mode:
-            return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-        try:
-            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.ClickException as exc:
-            message = exc.format_message().replace("\n", " ")
-            _emit_error(message, exc.exit_code, as_json=_wants_json(argv))
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            # click turns a KeyboardInterrupt (SIGINT, or SIGTERM through etl.entry) into Abort.
-            _emit_error(
-                "interrupted before the sync started; nothing was written",
-                EXIT_FAILED,
-                as_json=_wants_json(argv),
-            )
-            sys.exit(EXIT_FAILED)
-        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
-
-
-def error_exit(exc: BaseException) -> tuple[int, str] | None:
-    """The exit code and one-line message of a known failure; None for a bug (a traceback)."""
-    if isinstance(exc, LockedError):
-        return EXIT_LOCKED, str(exc)
-    if isinstance(exc, ConfigError | AuthError):
-        return EXIT_CONFIG, str(exc)
-    if isinstance(exc, EtlError):
-        return EXIT_FAILED, str(exc)
-    if _interrupt_behind(exc):
-        return EXIT_FAILED, "interrupted; the last page was rolled back and the checkpoint kept"
-    # SQLAlchemy is imported only by the commands that use it: if it is not loaded, this is not
-    # one of its errors.
-    sa_exc = sys.modules.get("sqlalchemy.exc")
-    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
-        return EXIT_FAILED, f"database error: {_db_reason(exc)}"
-    return None
-
-
-def _interrupt_behind(exc: BaseException | None) -> bool:
-    """A KeyboardInterrupt, or an error it caused: the interpreter wraps what interrupts some of
-    its own machinery (a class's ``__set_name__`` during an import is a RuntimeError caused by the
-    interrupt), and a cleanup that fails after an interrupt has it as its context."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def handle_errors(func: F) -> F:
-    """Turn known failures into one line on stderr and an exit code, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (Exception, KeyboardInterrupt) as exc:
-            known = error_exit(exc)
-            if known is None:
-                raise
-            _fail(known[1], known[0])
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _db_reason(exc: Any) -> str:
-    # The driver's own message, first line only: it never carries the password, unlike a URL.
-    orig = getattr(exc, "orig", None)
-    return str(orig).strip().splitlines()[0] if orig is not None else type(exc).__name__
-
-
-# -- settings as click options -------------------------------------------------------------------------
-
-
-class SettingType(click.ParamType):  # type: ignore[type-arg]
-    """A setting's own parser, for its flag, its environment variable and its TOML key alike."""
-
-    def __init__(self, item: Declared) -> None:
-        self.item = item
-        self.name = item.spec.metavar or item.name.upper()
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            if self.item.spec.kind == "multiple":  # click hands over the items one by one
-                return self.item.spec.parse([value])[0]
-            return self.item.spec.parse(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def _show_default(item: Declared) -> str | bool:
-    if item.spec.shown_default is not None:
-        return item.spec.shown_default
-    if item.default is None or item.default == ():
-        return False
-    if hasattr(item.default, "total_seconds"):
-        return format_duration(item.default)
-    return str(item.default).lower() if isinstance(item.default, bool) else str(item.default)
-
-
-def _option(item: Declared, **extra: Any) -> Callable[[F], F]:
-    common: dict[str, Any] = {
-        **extra,
-        "envvar": item.env,
-        "show_envvar": True,
-        "help": item.spec.help,
-        "show_default": _show_default(item),
-    }
-    if item.spec.kind in ("flag", "switch"):
-        return click.option(item.flag, item.name, is_flag=True, default=item.default, **common)
-    if item.spec.choices:
-        return click.option(
-            item.flag, item.name, type=click.Choice(item.spec.choices), default=item.default, **common
-        )
-    default = (
-        item.default.get_secret_value() if item.spec.secret and item.default is not None else item.default
-    )
-    return click.option(
-        item.flag,
-        item.name,
-        type=SettingType(item),
-        default=default,
-        multiple=item.spec.kind == "multiple",
-        **common,
-    )
-
-
-CONFIG_ALIASES = {"project_id": "project_ids", "projects": "project_ids"}
-
-
-def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) -> str | None:
-    """Read a TOML file into click's default_map: flags and environment still override it. A key that
-    is a setting another command takes is left for that command, so that one file serves them all."""
-    if not path:
-        return None
-    import tomllib
-
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise click.BadParameter(f"{path} is not valid TOML: {exc}") from None
-    section = data.get("classify-etl", data)
-    every = declared()
-    taken = {p.name for p in ctx.command.params if p.name}
-    defaults: dict[str, Any] = {}
-    for key, value in section.items():
-        name = CONFIG_ALIASES.get(key.replace("-", "_"), key.replace("-", "_"))
-        if name not in every:
-            raise click.BadParameter(f"{path}: unknown setting {key!r}")
-        if name in taken:
-            defaults[name] = value
-    ctx.default_map = {**(ctx.default_map or {}), **defaults}
-    return path
-
-
-def _remember_log_format(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    global _json_errors
-    _json_errors = value == "json"
-    return value
-
-
-def setting_options(names: Sequence[str]) -> Callable[[F], F]:
-    """``--config`` and one option per named setting, all derived from ``etl.config.Settings``."""
-    every = declared()
-
-    def decorate(func: F) -> F:
-        for name in reversed(names):
-            # --log-format is eager, so that an error in any other value is reported in its format.
-            eager = {"is_eager": True, "callback": _remember_log_format} if name == "log_format" else {}
-            func = _option(every[name], **eager)(func)
-        return click.option(
-            "--config",
-            type=click.Path(dir_okay=False),
-            envvar="CLASSIFY_ETL_CONFIG",
-            show_envvar=True,
-            is_eager=True,
-            expose_value=False,
-            callback=_load_config,
-            help="TOML file of settings (keys as the long flags: database_url, project_ids, ...).",
-        )(func)
-
-    return decorate
-
-
-def verbosity_options(func: F) -> F:
-    func = click.option("-v", "--verbose", count=True, help="More log output (repeatable).")(func)
-    return click.option("-q", "--quiet", count=True, help="Less log output (repeatable).")(func)
-
-
-def build_settings(**values: Any) -> Settings:
-    """Settings from a command's parameters (the others are ignored); a bad value is a ConfigError."""
-    try:
-        return Settings.from_values(values)
-    except ValueError as exc:
-        raise ConfigError(str(exc).splitlines()[0]) from None
-
-
-def sync_options(settings: Settings, *, dry_run: bool) -> SyncOptions:
-    """SyncOptions from Settings: every field of SyncOptions that is a setting of the same name (and the
-    list source, named ``source`` there). A field that SyncOptions does not have yet is not passed."""
-    from etl.run.sync import SyncOptions
-
-    names = {f.name for f in fields(SyncOptions)}
-    values: dict[str, Any] = {f.name: getattr(settings, f.name) for f in fields(Settings) if f.name in names}
-    values["source"] = settings.list_source
-    values["dry_run"] = dry_run
-    return SyncOptions(**{k: v for k, v in values.items() if k in names})
 
 
 def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
@@ -311,7 +52,6 @@ def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ConfigError("no API key: pass --api-key or set LLAMA_CLOUD_API_KEY")
     key = settings.api_key.get_secret_value()
-    from etl.source.client import ClassifyApi
 
     def make() -> ClassifyApi:
         return ClassifyApi(
@@ -329,10 +69,6 @@ def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
 
 def connect(database_url: str, *, must_exist: bool = False) -> Engine:
     """An engine that has proved it can connect; else a ConfigError naming the fix."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    from etl.warehouse import db
 
     engine = db.make_engine(database_url, must_exist=must_exist)
     try:
@@ -341,7 +77,7 @@ def connect(database_url: str, *, must_exist: bool = False) -> Engine:
     except DBAPIError as exc:
         raise ConfigError(
             f"cannot connect to the database {db.safe_url(db.normalize_url(database_url))}: "
-            f"{_db_reason(exc)}. "
+            f"{db_reason(exc)}. "
             "Check --database-url / CLASSIFY_ETL_DATABASE_URL and that the server is running."
         ) from None
     return engine
@@ -354,9 +90,6 @@ def do_sync(
     on_page: PageCallback | None = None,
 ) -> SyncResult:
     """Migrate, then walk every scope. Shared by ``sync`` and ``demo``."""
-    from etl.cli.entry import interrupted
-    from etl.run.sync import build_scopes, run_sync
-    from etl.warehouse import db
 
     if interrupted():  # a signal whose interrupt was lost (the imports): stop, as if it had not been
         raise click.Abort
@@ -417,8 +150,6 @@ def sync(as_json: bool, dry_run: bool, verbose: int, quiet: int, **values: Any) 
     1 failure (or interrupted); 4 another sync holds the lock; 2 configuration or usage error.
     """
     settings = build_settings(**values)
-    from etl.ops.logs import PageReporter, setup_logging
-    from etl.ops.report import summary_dict, summary_text
 
     setup_logging(verbose, quiet, settings.log_format)
     text_logs = settings.log_format == "text"
@@ -458,9 +189,6 @@ def _monitor(settings: Settings, *, dry_run: bool) -> Any:
     run is never monitored). Imported only when asked for: it costs start-up time."""
     if not _monitored(settings, dry_run=dry_run):
         return None
-    from sqlalchemy.engine import make_url
-
-    from etl.ops.monitor import RunMonitor
 
     secrets = [settings.api_key.get_secret_value() if settings.api_key else None]
     try:
@@ -481,8 +209,6 @@ def _monitor(settings: Settings, *, dry_run: bool) -> Any:
 def _finish_monitor(
     monitor: Any, settings: Settings, code: int, summary: dict[str, Any] | None, message: str | None
 ) -> None:
-    from etl.run.sync import build_scopes
-    from etl.warehouse import db
 
     engine = None
     if settings.metrics_file and code != EXIT_LOCKED:
@@ -506,8 +232,6 @@ def _finish_monitor(
 @handle_errors
 def migrate(sql: bool, revision: str, verbose: int, quiet: int, **values: Any) -> None:
     """Upgrade the database schema (alembic upgrade head); --sql prints the SQL and creates nothing."""
-    from etl.ops.logs import setup_logging
-    from etl.warehouse import db
 
     settings = build_settings(**values)
     setup_logging(verbose, quiet, settings.log_format)
@@ -542,7 +266,6 @@ def migrate(sql: bool, revision: str, verbose: int, quiet: int, **values: Any) -
 @contextlib.contextmanager
 def _open_schema(settings: Settings) -> Iterator[Engine]:
     """An engine on an existing database that has the schema (never creates either), disposed after."""
-    from etl.warehouse import db
 
     engine = connect(settings.database_url.get_secret_value(), must_exist=True)
     try:
@@ -561,7 +284,6 @@ def _open_schema(settings: Settings) -> Iterator[Engine]:
 @handle_errors
 def status(as_json: bool, **values: Any) -> None:
     """Show the checkpoints, the v2 plan per scope, the last runs and row counts."""
-    from etl.ops.report import status_dict, status_text
 
     settings = build_settings(**values)
     with _open_schema(settings) as engine, engine.connect() as conn:
@@ -580,7 +302,6 @@ def scopes() -> None:
 @handle_errors
 def scopes_list(as_json: bool, **values: Any) -> None:
     """List every scope with its checkpoints and recorded list source."""
-    from etl.warehouse import scopes as state
 
     settings = build_settings(**values)
     with _open_schema(settings) as engine, engine.connect() as conn:
@@ -590,8 +311,6 @@ def scopes_list(as_json: bool, **values: Any) -> None:
 
 
 def _clear_scope(action: str, scope: str, values: dict[str, Any]) -> None:
-    from etl.run.locks import scope_locks
-    from etl.warehouse import scopes as state
 
     settings = build_settings(**values)
     with _open_schema(settings) as engine, scope_locks(engine, [scope]), engine.begin() as conn:
@@ -637,7 +356,6 @@ def simulate(
     port: int, host: str, n_jobs: int, seed: int, api_key: str, latency_ms: float, retire_v1: bool
 ) -> None:
     """Serve the bundled LlamaCloud classify API simulator on loopback."""
-    from etl.simulator import Faults, SimState, serve_forever
 
     state = SimState.generate(n_jobs=n_jobs, seed=seed, api_key=api_key)
     if latency_ms:
@@ -671,12 +389,6 @@ LIMIT 12
 @handle_errors
 def demo(n_jobs: int, seed: int, verbose: int, quiet: int, **values: Any) -> None:
     """Start the simulator on a free loopback port, sync it into the database, show a query."""
-    from sqlalchemy import text
-
-    from etl.ops.logs import setup_logging
-    from etl.ops.report import summary_text
-    from etl.simulator import SimServer, SimState
-    from etl.warehouse import db
 
     setup_logging(verbose, quiet, "text")
     database_url = build_settings(**values).database_url.get_secret_value()
@@ -711,7 +423,6 @@ def demo(n_jobs: int, seed: int, verbose: int, quiet: int, **values: Any) -> Non
 def metrics(**values: Any) -> None:
     """Print the Prometheus metrics (last run, last success, jobs by status, checkpoint age) from the
     database alone, as --metrics-file writes them after a run."""
-    from etl.ops.monitor import metrics_text
 
     settings = build_settings(**values)
     engine = connect(settings.database_url.get_secret_value(), must_exist=True)

@@ -79,11 +79,12 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, Row, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from etl.errors import EXIT_LOCKED
 from etl.warehouse.schema import CANONICAL_STATUSES, classify_jobs, etl_checkpoints, etl_sync_runs
 
 log = logging.getLogger("etl.monitor")
 
-EXIT_LOCKED = 4
+
 #: Exit codes ``notify_on="failure"`` reports: failed, config error, partial.
 FAILURE_CODES = frozenset({1, 2, 3})
 DEFAULT_BODY_LIMIT = 10_000
