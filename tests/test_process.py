@@ -84,7 +84,9 @@ def checkpoint(engine: Engine) -> checkpoints.Checkpoint | None:
 
 
 def test_killed_after_page_p_resumes_without_relisting(db_url: str, sim: SimServer) -> None:
-    p = 3
+    """SIGKILL once a random page has committed: the next run's first list request carries the
+    committed token, and no page up to the committed one is listed again (counted by the simulator)."""
+    p = random.Random().randint(1, 4)
     sim.state.faults = Faults(latency_ms=20)  # slow enough to kill between pages
     proc = start_sync(db_url, sim.url)
     wait_for_pages(db_url, p, proc)
@@ -94,12 +96,16 @@ def test_killed_after_page_p_resumes_without_relisting(db_url: str, sim: SimServ
     sim.state.faults = Faults()
     engine = db.make_engine(db_url)
     cp = checkpoint(engine)
-    assert cp is not None and cp.next_page_token is not None and p <= cp.pages_done < 6
+    assert cp is not None and cp.next_page_token is not None and p <= cp.pages_done < 6, (p, cp)
+    killed = [r.params.get("page_token") for r in sim.state.request_log if r.endpoint == "v1_list"]
+    committed_pages = set(killed[: cp.pages_done])  # the tokens of pages 1..pages_done (None: page 1)
     sim.state.reset_counts()
     done = run_sync_cli(db_url, sim.url, "--json")
     assert done.returncode == 0, done.stderr
     lists = [r for r in sim.state.request_log if r.endpoint == "v1_list"]
     assert "page_token" in lists[0].params, "the resumed run re-listed page 1"
+    assert lists[0].params["page_token"] == cp.next_page_token, (p, cp.pages_done)
+    assert not committed_pages & {r.params.get("page_token") for r in lists}, "a committed page listed again"
     assert len(lists) == 6 - cp.pages_done
     summary = json.loads(done.stdout)
     assert summary["scopes"][0]["resumed_after_page"] == cp.pages_done
