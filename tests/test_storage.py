@@ -388,9 +388,9 @@ def _assert_result_copies(engine: Engine) -> None:
     assert len(results) > 10 and any(t is None for t, _ in results.values()), "a result without a type"
     assert {j["id"]: (j["result_type"], j["confidence"]) for j in jobs if j["id"] in results} == results
     assert all(j["result_type"] is None and j["confidence"] is None for j in jobs if j["id"] not in results)
-    payloads = {p["job_id"]: p for p in rows(engine, "classify_job_payloads")}
-    assert {p["codec"] for p in payloads.values()} == {payloads.PAYLOAD_CODEC_RULES}
-    assert {j["id"]: j["rule_set_id"] for j in jobs} == {k: p["rule_set_id"] for k, p in payloads.items()}
+    stored = {p["job_id"]: p for p in rows(engine, "classify_job_payloads")}
+    assert {p["codec"] for p in stored.values()} == {payloads.PAYLOAD_CODEC_RULES}
+    assert {j["id"]: j["rule_set_id"] for j in jobs} == {k: p["rule_set_id"] for k, p in stored.items()}
 
 
 def test_trigger_kept_stats_follow_every_kind_of_write(engine: Engine) -> None:
