@@ -281,8 +281,10 @@ def _check_package(engine: Engine, env: dict[str, str], db_schema: str, tmp_path
         assert not inspect(engine).get_table_names(schema="public")  # only the other schema has them
 
     # The docs' commands, as printed: scaffold, build (every test passes), freshness.
-    (_, commands), (sql_language, model_sql), (_, build_model) = docs_blocks()
-    assert sql_language == "sql" and "dbt-scaffold classify_etl_dbt" in commands
+    blocks = docs_blocks()
+    assert [language for language, _ in blocks] == ["bash", "yaml", "bash", "sql", "bash"]
+    (_, commands), (_, packages_yml), (_, install), (_, model_sql), (_, build_model) = blocks
+    assert "dbt-scaffold classify_etl_dbt" in commands
     shown = run(commands, tmp_path, env)
     assert shown.returncode == 0, shown.stdout + shown.stderr
     package = tmp_path / "classify_etl_dbt"
@@ -297,6 +299,16 @@ def _check_package(engine: Engine, env: dict[str, str], db_schema: str, tmp_path
     assert len(tests) > 100
     freshness = results(package, "sources.json")
     assert {r["status"] for r in freshness} == {"pass"} and len(freshness) == len(manifest["sources"])
+
+    # The same package installed into a project of the user's, as the docs say.
+    project = tmp_path / "my_project"
+    project.mkdir()
+    (project / "dbt_project.yml").write_text("name: my_project\nconfig-version: 2\nprofile: classify_etl\n")
+    shutil.copy(package / "profiles.yml", project / "profiles.yml")
+    (project / "packages.yml").write_text(packages_yml)
+    installed = run(install, project, env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert f"Done. PASS={passed} WARN=0 ERROR=0 SKIP=0" in installed.stdout, installed.stdout
 
     # dbt read every table, column and reference of the metadata from the generated yml.
     sources = {s["name"]: s for s in manifest["sources"].values()}
