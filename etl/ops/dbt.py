@@ -49,9 +49,10 @@ VAR_DATABASE = "classify_etl_database"
 VAR_SCHEMA = "classify_etl_schema"
 VAR_INCLUDE_DELETED = "classify_etl_include_deleted"
 
+#: The note on a JSON column (``{column}``: its name).
 JSON_NOTE = (
-    "JSON (jsonb on PostgreSQL, as the API sent it): read a field with `->>` (as text) or `->` "
-    "(as JSON), e.g. `col ->> 'field'`, `col -> 'outer' ->> 'inner'`."
+    "JSON (jsonb on PostgreSQL): read a field with `->>` (as text) or `->` (as JSON), e.g. "
+    "`{column} ->> 'field'`, `{column} -> 'outer' ->> 'inner'`."
 )
 BINARY_NOTE = "Compressed bytes, not readable from SQL: etl.warehouse.payloads.stored_payloads(conn, ids) in Python."
 
@@ -303,7 +304,7 @@ def _column_description(table: str, column: Column[Any]) -> str:
         column.comment or column.info.get("description") or COLUMN_DESCRIPTIONS.get((table, column.name), "")
     )
     if isinstance(column.type, JSON):
-        return f"{own} {JSON_NOTE}".strip()
+        return f"{own} {JSON_NOTE.format(column=column.name)}".strip()
     if isinstance(column.type, LargeBinary):
         return f"{own} {BINARY_NOTE}".strip()
     return str(own)
@@ -718,7 +719,7 @@ def _singular_tests() -> dict[str, str]:
             "-- Two versions of one job are never in force at the same time (an empty version,\n"
             '-- valid_to = valid_from, is in force at no time): an "as of" query finds at most one.\n'
             f"select a.job_id, a.version, b.version as other_version\nfrom {history} as a\n"
-            f"join {history} as b on b.job_id = a.job_id and b.id <> a.id\n"
+            f"join {history} as b on b.job_id = a.job_id and b.id > a.id\n"
             "where (a.valid_to is null or a.valid_from < a.valid_to)\n"
             "  and (b.valid_to is null or b.valid_from < b.valid_to)\n"
             "  and (b.valid_to is null or a.valid_from < b.valid_to)\n"
