@@ -36,10 +36,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from etl import schema
-from etl.cli import main
+from etl.cli.commands import main
 from etl.ops import dbt
 from etl.simulator import SimServer
+from etl.warehouse import schema
 from tests.conftest import clean_env
 from tests.support import API_KEY
 

@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, LargeBinary, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 
-from etl.warehouse import schema
 from etl.errors import ConfigError
 from etl.ops.monitor import LOADED_OUTCOMES
+from etl.warehouse import schema
 
 #: The dbt release the package is tested with (tests/test_dbt.py installs exactly these, and the
 #: ``dbt`` extra in pyproject.toml repeats them): a release that installs from the package registry
@@ -54,7 +54,9 @@ JSON_NOTE = (
     "JSON (jsonb on PostgreSQL): read a field with `->>` (as text) or `->` (as JSON), e.g. "
     "`{column} ->> 'field'`, `{column} -> 'outer' ->> 'inner'`."
 )
-BINARY_NOTE = "Compressed bytes, not readable from SQL: etl.warehouse.payloads.stored_payloads(conn, ids) in Python."
+BINARY_NOTE = (
+    "Compressed bytes, not readable from SQL: etl.warehouse.payloads.stored_payloads(conn, ids) in Python."
+)
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
