@@ -191,6 +191,8 @@ COLUMN_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("classify_jobs", "updated_at"): "UTC; the API's, of the latest version seen.",
     ("classify_jobs", "v2_usage_credits"): "Credits billed (exact decimal); NULL while not known yet.",
     ("classify_jobs", "v2_credits_pending"): "True while the sync waits for the job's credits.",
+    ("classify_jobs", "v1_hash"): "Fingerprint of the v1 list item (a listed change that kept updated_at).",
+    ("classify_jobs", "v2_hash"): "Fingerprint of the v2 list item (a listed change that kept updated_at).",
     ("classify_jobs", "first_seen_at"): "When a sync first listed the job.",
     ("classify_jobs", "hydrated_at"): "When the v2 job was last fetched.",
     ("classify_jobs", "hydration_status"): "ok, not_found (v2 answers 404: v1 data only), failed "
@@ -227,6 +229,9 @@ COLUMN_DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("etl_checkpoints", "next_page_token"): "NULL: no walk in progress.",
     ("classify_rules", "position"): "0-based order in the job's configuration.",
 }
+
+#: classify_jobs keeps every field of each endpoint under its prefix.
+ENDPOINT_PREFIXES = {"v1_": "As the v1 list sent it.", "v2_": "As the v2 job sent it."}
 
 #: References the database does not declare (views cannot have foreign keys; rule_set_id was added
 #: to classify_jobs without one, which SQLite could not add): tested like the declared ones.
@@ -303,7 +308,10 @@ def _data_type(column: Column[Any]) -> str:
 
 def _column_description(table: str, column: Column[Any]) -> str:
     own = (
-        column.comment or column.info.get("description") or COLUMN_DESCRIPTIONS.get((table, column.name), "")
+        column.comment
+        or column.info.get("description")
+        or COLUMN_DESCRIPTIONS.get((table, column.name))
+        or ENDPOINT_PREFIXES.get(column.name[:3] if table == "classify_jobs" else "", "")
     )
     if isinstance(column.type, JSON):
         return f"{own} {JSON_NOTE.format(column=column.name)}".strip()
