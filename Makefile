@@ -39,4 +39,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) classify_etl.db* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-dbt classify_etl.db* .pytest_cache .mypy_cache .ruff_cache
