@@ -1,9 +1,9 @@
 """Engines and schema migrations for the configured database URL.
 
-Alembic is imported only when the schema has to change (or its SQL is asked for): the revision a
-database is at is read with one plain query, and the head revision from the revision files' headers.
-The migrations ship inside the package (``etl.migrations``, mapped from the repository's top-level
-``migrations/`` by pyproject.toml), so a wheel install migrates as a source checkout does.
+Alembic is imported only when a command needs the schema's head revision (``sync``, ``migrate``):
+the revision a database is at is read with one plain query. The migrations ship inside the package
+(``etl.migrations``, mapped from the repository's top-level ``migrations/`` by pyproject.toml), so a
+wheel install migrates as a source checkout does.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from etl.config import SUPPORTED_HINT
 from etl.errors import ConfigError
-from etl.revisions import head_from_files, migrations_dir
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -104,6 +103,20 @@ def _batch_executemany(engine: Engine) -> None:
     engine.dialect.use_insertmanyvalues_wo_returning = True
 
 
+def migrations_dir() -> Path:
+    """The Alembic script directory inside the installed package (a real directory: Alembic needs one)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("etl.migrations")
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        if Path(location, "versions").is_dir():
+            return Path(location)
+    from importlib.resources import as_file, files  # a package that is not plain files
+
+    with as_file(files("etl.migrations")) as path:
+        return Path(path)
+
+
 def alembic_config(engine: Engine | None = None) -> Config:
     """Alembic's config pointing at the packaged migrations; the engine goes to env.py via attributes."""
     from alembic.config import Config
@@ -136,12 +149,7 @@ def _has_table(conn: Any, name: str) -> bool:
 
 @cache
 def head_revision() -> str:
-    """The head of the revision files, from their headers (no Alembic import); Alembic decides only
-    if that reading is ambiguous."""
-    return head_from_files() or _alembic_head()
-
-
-def _alembic_head() -> str:
+    """The head revision of the packaged migrations, as Alembic reads it."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -149,11 +157,28 @@ def _alembic_head() -> str:
     return head
 
 
+#: The revisions of classify-etl 0.1 (never released), replaced by the baseline ``0001_baseline``.
+#: No revision of this version leads from them: a database at one of them is refused.
+RETIRED_REVISIONS = frozenset(f"{n:04d}" for n in range(1, 19))
+
+
+def refuse_retired(current: str | None) -> None:
+    """A ConfigError for a database made by classify-etl 0.1, naming the way out."""
+    if current in RETIRED_REVISIONS:
+        raise ConfigError(
+            f"the database schema is at revision {current} of classify-etl 0.1, which this version "
+            "cannot upgrade: create a new database and run `classify-etl sync` into it (the API gives "
+            "back every job it still lists; jobs deleted since, result history, past runs and "
+            "quarantine records are not re-fetched, so keep the old database if you need them)"
+        )
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; refuse if the database is ahead of this version."""
     current = current_revision(engine)
+    refuse_retired(current)
     if revision == "head" and current is not None and current == head_revision():
-        return  # the common cron case: nothing to do, and no need to import Alembic at all
+        return  # the common cron case: nothing to do
     from alembic import command
     from alembic.script import ScriptDirectory
 
@@ -174,6 +199,7 @@ def upgrade_sql(url: str, start: str | None, revision: str = "head") -> None:
     """Print the SQL that takes a database at ``start`` (None: empty) to ``revision``, running nothing."""
     import argparse
 
+    refuse_retired(start)
     from alembic import command
 
     cfg = alembic_config()
