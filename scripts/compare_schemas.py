@@ -36,9 +36,6 @@ def _columns(engine: Engine, insp: Any, table: str, ordered: bool) -> list[str]:
             f"column {table}.{col['name']}: {where}{kind} nullable={col['nullable']} "
             f"default={_ws(col.get('default'))} identity={col.get('identity')}"
         )
-    if not ordered:
-        names = ", ".join(c["name"] for c in insp.get_columns(table))
-        out.append(f"column names of {table} (any order): {len(names.split(', '))} columns")
     return out
 
 
@@ -104,8 +101,9 @@ def _pg_catalog(conn: Any) -> list[str]:
     out += [f"function {r.proname}: {_ws(r.body)}" for r in functions]
     triggers = conn.execute(
         text(
-            "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) AS definition, t.tgenabled FROM pg_trigger AS t "
-            "JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+            "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) AS definition, t.tgenabled "
+            "FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'public' AND NOT t.tgisinternal ORDER BY 1, 2"
         )
     )
@@ -118,7 +116,9 @@ def _pg_catalog(conn: Any) -> list[str]:
     )
     out += [f"sequence {r[0]}: {tuple(r[1:])}" for r in sequences]
     indexes = conn.execute(
-        text("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2")
+        text(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2"
+        )
     )
     out += [f"pg index {r.tablename}.{r.indexname}: {r.indexdef}" for r in indexes]
     return out

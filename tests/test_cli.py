@@ -292,10 +292,9 @@ def test_status_and_migrate_sql_never_create_a_database(tmp_path: Path) -> None:
 
 def test_migrate_sql_starts_from_the_database_revision(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/m.db"
-    assert invoke("migrate", "--database-url", url, "--revision", "0004").exit_code == 0
+    assert invoke("migrate", "--database-url", url).exit_code == 0
     sql = invoke("migrate", "--database-url", url, "--sql")
-    assert sql.exit_code == 0 and "CREATE VIEW classify_jobs_current" in sql.stdout
-    assert "CREATE TABLE classify_jobs " not in sql.stdout
+    assert sql.exit_code == 0 and "CREATE TABLE" not in sql.stdout and "CREATE VIEW" not in sql.stdout
 
 
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "postgresql+psycopg2://u@h/db"])

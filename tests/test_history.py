@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import Engine
 
 from etl.simulator import Faults, SimServer, SimState
-from etl.warehouse import db
 from tests.support import rows, sync
 
 pytestmark = pytest.mark.sim_data(n_jobs=100, seed=59)
@@ -72,8 +71,3 @@ def test_history_equals_the_expected_change_log(engine: Engine, sim: SimServer) 
         assert mine[-1]["valid_to"] is None
         multi += len(versions) > 1
     assert multi >= 5, "the scenario should change some outcomes"
-
-    # Revision 0017 numbers and links rows the loader wrote before it the same way the loader does.
-    db.downgrade(engine, "0016")
-    db.upgrade(engine)
-    assert rows(engine, "classify_job_history") == history

@@ -3,13 +3,10 @@ statistics kept by triggers, and a no-change walk that writes one row per page, 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -22,16 +19,6 @@ from etl.warehouse import db, deletions, jobs, payloads, runs, schema, sql
 from tests.support import API_KEY, rows, sync
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
-VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
-
-
-def _revision(number: str) -> ModuleType:
-    path = next(VERSIONS.glob(f"*_{number}_*.py"))
-    spec = importlib.util.spec_from_file_location(f"revision_{number}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _job(job_id: str, v1_raw: Any, v2_raw: Any, credits: Decimal | None = None) -> JobRows:
@@ -129,13 +116,6 @@ def test_payloads_of_a_synced_job_are_what_the_api_sent(engine: Engine) -> None:
     assert list(stored[job_id][1]) == list(json.loads(sent.text)), "the API's key order"
 
 
-def test_revision_codec_is_the_loaders() -> None:
-    rev = _revision("0008")
-    assert rev.CODEC == payloads.PAYLOAD_CODEC and rev.DICTIONARY == payloads.PAYLOAD_DICTIONARY_1
-    data = payloads.encode_payloads(AWKWARD, None)
-    assert rev.decode(rev.CODEC, data) == (AWKWARD, None) and rev.encode(AWKWARD, None) == data
-
-
 RULES = [("invoice", 'has an invoice number — "total" \\ due'), ("receipt", "a till receipt")]
 
 
@@ -152,63 +132,6 @@ def test_rules_codec_round_trips_and_needs_the_right_rules() -> None:
     against_rules = payloads.encode_payloads_with_rules(v1, v2, RULES)
     assert len(against_rules) < len(payloads.encode_payloads(v1, v2)) - 40
     assert payloads.decode_payloads(payloads.PAYLOAD_CODEC_RULES, against_rules, RULES) == (v1, v2)
-
-
-def test_revision_0018_codec_is_the_loaders() -> None:
-    rev = _revision("0018")
-    assert rev.CODEC == payloads.PAYLOAD_CODEC_RULES
-    assert rev.rules_dictionary(RULES) == payloads.rules_dictionary(RULES) and rev.rules_dictionary([]) == b""
-    data = payloads.encode_payloads_with_rules(AWKWARD, None, RULES)
-    assert rev.encode(AWKWARD, None, RULES) == data
-    assert rev.decode(rev.CODEC, data, RULES) == (AWKWARD, None)
-    old = payloads.encode_payloads(AWKWARD, None)
-    assert rev.decode(payloads.PAYLOAD_CODEC, old, []) == (AWKWARD, None)
-
-
-def _current_jobs(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        return [
-            dict(r._mapping) for r in conn.execute(text("SELECT * FROM classify_jobs_current ORDER BY id"))
-        ]
-
-
-def test_revision_0018_recodes_payloads_both_ways(db_url: str) -> None:
-    """Down to 0017: every payload back to deflate-1, readable by that revision's codec, and the
-    parsing configurations a table again with the view's rows; up again: zlib-rules-1 against each
-    job's rule set, the same payloads, configurations and current-jobs rows, and the result copies
-    filled."""
-    engine = db.make_engine(db_url)
-    try:
-        db.upgrade(engine)
-        state = SimState.generate(n_jobs=40, seed=5, api_key=API_KEY)
-        with SimServer(state) as sim:
-            assert sync(engine, sim.url).outcome == "success"
-        ids = state.live_job_ids()
-        with engine.connect() as conn:
-            before = payloads.stored_payloads(conn, ids)
-        configs, current = rows(engine, "classify_parsing_configs"), _current_jobs(engine)
-        assert len(before) == 40 and 0 < len(configs) < 40, "some jobs have no parsing configuration"
-        db.downgrade(engine, "0017")
-        with engine.connect() as conn:
-            table = conn.execute(text("SELECT * FROM classify_parsing_configs ORDER BY job_id"))
-            assert [dict(r._mapping) for r in table] == configs
-        assert "classify_parsing_configs" in inspect(engine).get_table_names()
-        with engine.connect() as conn:
-            old = [r._mapping for r in conn.execute(text("SELECT * FROM classify_job_payloads"))]
-        assert {p["codec"] for p in old} == {"deflate-1"} and "rule_set_id" not in old[0]
-        r0008 = _revision("0008")
-        assert {p["job_id"]: r0008.decode(p["codec"], p["payloads"]) for p in old} == before
-        columns = {c["name"] for c in inspect(engine).get_columns("classify_jobs")}
-        assert "id" in columns and not columns & {"result_type", "confidence"}
-        db.upgrade(engine)
-        with engine.connect() as conn:
-            assert payloads.stored_payloads(conn, ids) == before
-        assert rows(engine, "classify_parsing_configs") == configs
-        assert _current_jobs(engine) == current
-        assert "classify_parsing_configs" not in inspect(engine).get_table_names()
-        _assert_result_copies(engine)
-    finally:
-        engine.dispose()
 
 
 def test_credits_are_exact_decimals(engine: Engine) -> None:
@@ -237,32 +160,15 @@ def test_json_default_keeps_decimals_exact() -> None:
 def test_sqlite_timestamps_carry_their_offset(sqlite_url: str) -> None:
     engine = db.make_engine(sqlite_url)
     try:
-        db.upgrade(engine, "0006")
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO etl_sync_runs (started_at, finished_at, outcome) "
-                    "VALUES ('2025-01-02 03:04:05.678900', '2025-01-02 03:04:06', 'success')"
-                )
-            )
         db.upgrade(engine)
         with engine.begin() as conn:
-            old = conn.execute(text("SELECT started_at, finished_at FROM etl_sync_runs")).one()
-            assert tuple(old) == ("2025-01-02 03:04:05.678900+00:00", "2025-01-02 03:04:06.000000+00:00")
             runs.start_run(conn, started_at=NOW, full_refresh=False, scopes=[])
         got = rows(engine, "etl_sync_runs", ["started_at", "finished_at"])
-        assert got[0]["started_at"] == datetime(2025, 1, 2, 3, 4, 5, 678900, tzinfo=UTC)
-        assert got[1]["started_at"] == NOW and got[1]["started_at"].tzinfo is UTC
+        assert got[0]["started_at"] == NOW and got[0]["started_at"].tzinfo is UTC
         with engine.connect() as conn:
             raw = conn.execute(text("SELECT started_at FROM etl_sync_runs ORDER BY id")).scalars().all()
-            assert raw[1] == "2025-03-04 05:06:07.891011+00:00"
-            assert conn.execute(text("SELECT DATE(started_at) FROM etl_sync_runs WHERE id = 2")).scalar() == (
-                "2025-03-04"
-            )
-        db.downgrade(engine, "0006")
-        with engine.connect() as conn:
-            raw = conn.execute(text("SELECT started_at FROM etl_sync_runs ORDER BY id")).scalars().all()
-        assert raw == ["2025-01-02 03:04:05.678900", "2025-03-04 05:06:07.891011"]
+            assert raw == ["2025-03-04 05:06:07.891011+00:00"]
+            assert conn.execute(text("SELECT DATE(started_at) FROM etl_sync_runs")).scalar() == "2025-03-04"
     finally:
         engine.dispose()
 
@@ -536,43 +442,14 @@ def test_count_unseen_is_what_mark_deleted_would_do(engine: Engine) -> None:
     assert rows(engine, "etl_walk_sightings") == []
 
 
-def test_revision_0016_moves_rules_to_rule_sets_and_back(engine: Engine) -> None:
-    """Rules stored once per distinct list; down to 0015 the table comes back with the same rows
-    (and rule statistics follow its writes again); up again, the same sets by the same digest as
-    the loader's."""
+def test_rules_are_stored_once_per_rule_set(engine: Engine) -> None:
+    """Rules stored once per distinct list, by the loader's digest; the rule statistics follow."""
     state = SimState.generate(n_jobs=150, seed=17, api_key=API_KEY)
     with SimServer(state) as sim:
         assert sync(engine, sim.url).outcome == "success"
-    before, stats = rows(engine, "classify_rules"), rows(engine, "classify_rule_stats")
-    n_sets = len(rows(engine, "classify_rule_sets"))
-    assert before and n_sets < len({r["job_id"] for r in before}), "jobs share rule sets"
-
-    db.downgrade(engine, "0015")
-    with engine.connect() as conn:
-        table = conn.execute(
-            text("SELECT job_id, position, type, description FROM classify_rules ORDER BY job_id, position")
-        )
-        assert [dict(r._mapping) for r in table] == before
-    with engine.begin() as conn:  # 0010's triggers on the table are back
-        conn.execute(
-            text(
-                "INSERT INTO classify_rules (job_id, position, type, description) VALUES (:j, 99, 'zz', 'x')"
-            ),
-            {"j": before[0]["job_id"]},
-        )
-    with engine.connect() as conn:
-        assert (
-            conn.execute(text("SELECT jobs_offered FROM classify_rule_match WHERE rule_type = 'zz'")).scalar()
-            == 1
-        )
-        conn.execute(text("DELETE FROM classify_rules WHERE position = 99"))
-        conn.commit()
-
-    db.upgrade(engine)
-    assert rows(engine, "classify_rules") == before
-    assert [r for r in rows(engine, "classify_rule_stats") if r["rule_type"] != "zz"] == stats
+    before = rows(engine, "classify_rules")
     sets = rows(engine, "classify_rule_sets")
-    assert len(sets) == n_sets
+    assert before and len(sets) < len({r["job_id"] for r in before}), "jobs share rule sets"
     rules_of: dict[int, list[dict[str, Any]]] = {}
     for r in rows(engine, "classify_rule_set_rules"):
         rules_of.setdefault(r["rule_set_id"], []).append(r)
