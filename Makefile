@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test lint check-migrations check-wheel bench clean
+.PHONY: setup demo test test-nightly lint check-migrations check-wheel bench clean
 
 $(BIN)/classify-etl: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: lint
 	@if [ -z "$$CLASSIFY_ETL_TEST_PG_URL" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		export CLASSIFY_ETL_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres; fi; \
 	$(BIN)/pytest
+
+# The same with hypothesis's nightly profile: many more examples of the property tests (tests/conftest.py).
+test-nightly:
+	HYPOTHESIS_PROFILE=nightly $(MAKE) test
 
 # Build the wheel, install it into a fresh venv outside the tree, run migrate, sync (against the installed
 # simulator) and status on SQLite and PostgreSQL. CI runs it after `make test`.

@@ -3,10 +3,10 @@
 Hypothesis draws a scenario (a few jobs each served with a hostile value in the list, the get or
 both, plus perhaps a page-token fault), applies it to a small simulator over real HTTP and syncs
 a database that already holds every job (and whose API has since deleted two), on a fresh SQLite
-file and a fresh PostgreSQL database. Invariants: no exception escapes, the outcome is one the
-docs name, every untouched job is exact, every touched one is loaded faithfully or quarantined
-with its raw payload, a walk that did not complete deletes nothing, and once the API behaves
-again a rerun equals the ground truth.
+file and a fresh PostgreSQL database (copies of the session's migrated templates). Invariants: no
+exception escapes, the outcome is one the docs name, every untouched job is exact, every touched
+one is loaded faithfully or quarantined with its raw payload, a walk that did not complete deletes
+nothing, and once the API behaves again a rerun equals the ground truth.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from etl.run.sync import MASS_DELETE_SHARE
 from etl.simulator import SimServer, SimState
 from etl.simulator.hostile import HOSTILE_KINDS
 from etl.warehouse import db
-from tests.conftest import _drop_pg_database, _new_pg_database
+from tests.conftest import PgDatabases, new_sqlite_database
 from tests.support import API_KEY, assert_tables_equal_truth, rows, sync
 from tests.test_hostile import (
     assert_truth_except,
@@ -55,33 +55,43 @@ scenario = st.fixed_dictionaries(
 _serial = itertools.count()
 
 
-def _fresh_engines(tmp_path: Path, pg_admin_url: str) -> tuple[list[Engine], Any]:
-    sqlite = db.make_engine(f"sqlite:///{tmp_path / f'example_{next(_serial)}.db'}")
-    pg_url, admin = _new_pg_database(pg_admin_url)
-    engines = [sqlite, db.make_engine(pg_url)]
+def _fresh_engines(
+    tmp_path: Path, pg_databases: PgDatabases, pg_template: str, sqlite_template: Path
+) -> tuple[list[Engine], Any]:
+    """A fresh SQLite file and PostgreSQL database for one example, copies of the session's
+    migrated templates."""
+    sqlite = new_sqlite_database(sqlite_template, tmp_path / f"example_{next(_serial)}.db")
+    pg_url = pg_databases.take(pg_template)
+    engines = [db.make_engine(sqlite), db.make_engine(pg_url)]
     for engine in engines:
-        db.upgrade(engine)
+        db.upgrade(engine)  # nothing to do: they are at head
 
     def drop() -> None:
         for engine in engines:
             engine.dispose()
-        _drop_pg_database(admin, pg_url)
+        pg_databases.give_back(pg_url)
 
     return engines, drop
 
 
+# How many examples: the profile's (tests/conftest.py: HYPOTHESIS_PROFILE, default or nightly).
 @settings(
-    max_examples=20,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: an example costs seconds
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(scenario)
-def test_hostile_scenarios_keep_the_promises(tmp_path: Path, pg_admin_url: str, case: dict[str, Any]) -> None:
+def test_hostile_scenarios_keep_the_promises(
+    tmp_path: Path,
+    pg_databases: PgDatabases,
+    pg_template: str,
+    sqlite_template: Path,
+    case: dict[str, Any],
+) -> None:
     source: str = case["source"]
     opts = OPTIONS[source]
     state = SimState.generate(n_jobs=N_JOBS, seed=61, api_key=API_KEY)
-    engines, drop = _fresh_engines(tmp_path, pg_admin_url)
+    engines, drop = _fresh_engines(tmp_path, pg_databases, pg_template, sqlite_template)
     try:
         with SimServer(state) as sim:
             for engine in engines:  # a database that already holds every job

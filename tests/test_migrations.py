@@ -30,6 +30,16 @@ def test_each_revision_upgrades_and_downgrades(db_url: str) -> None:
             db.downgrade(engine, previous)
             assert db.current_revision(engine) == (None if previous == "base" else previous)
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        assert not inspect(engine).get_view_names()
+        if engine.dialect.name == "postgresql":  # the trigger functions go too
+            with engine.connect() as conn:
+                functions = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+                        "WHERE n.nspname = 'public'"
+                    )
+                ).scalar_one()
+            assert functions == 0
         db.upgrade(engine)  # and back up again from nothing
         assert db.current_revision(engine) == db.head_revision()
     finally:
