@@ -1355,7 +1355,7 @@ LEFT JOIN classify_results AS r ON r.job_id = j.id""",
 
 BY_DIALECT: dict[str, tuple[Raw, ...]] = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
 
-#: Indexes on expressions (or DESC), created here rather than from ``etl.schema``.
+#: Indexes on expressions (or DESC), created here rather than from ``etl.warehouse.schema``.
 EXPRESSION_INDEXES = frozenset(r.name for r in (*SQLITE, *POSTGRESQL) if r.kind == "index")
 
 

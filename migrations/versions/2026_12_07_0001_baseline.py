@@ -1,13 +1,15 @@
 """Baseline: the whole schema of classify-etl 1.0, in one revision.
 
-Replaces revisions 0001-0018 (never released) and makes the database they made, column for
-column, index for index, view for view, trigger for trigger, on SQLite and on PostgreSQL
-(``scripts/compare_schemas.py`` reflects two databases and prints their differences). A database
-at one of those revisions is refused by ``classify-etl migrate`` (``etl.db``).
+Replaces revisions 0001-0018 (never released) and makes the database they made: the same tables,
+columns, types, defaults, keys, indexes, views, trigger functions and triggers, on SQLite and on
+PostgreSQL (``scripts/compare_schemas.py`` reflects two databases and prints their differences).
+One difference: on SQLite, ``classify_jobs.v2_usage_credits`` and ``v2_usage_parse_credits``
+follow ``v2_updated_at`` as they do on PostgreSQL, not ``deleted_at`` (0006 had re-added them at
+the end there). A database at one of those revisions is refused (``etl.warehouse.db``).
 
-The tables and their indexes were generated from ``etl/schema.py`` by autogenerate and spelled out
-here in plain SQLAlchemy types, so that this revision never changes when that module does. The
-views, trigger functions, triggers and indexes on expressions are SQL, frozen in
+The tables and their indexes were generated from ``etl/warehouse/schema.py`` by autogenerate and
+spelled out here in plain SQLAlchemy types, so that this revision never changes when that module
+does. The views, trigger functions, triggers and indexes on expressions are SQL, frozen in
 ``migrations/baseline_sql.py`` (also read by ``env.py``). A later revision that changes a view or
 a trigger carries its own SQL (see that module); it imports neither this revision nor that SQL.
 
