@@ -70,17 +70,22 @@ def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
     return make
 
 
-def connect(settings: Settings, *, must_exist: bool = False) -> Engine:
+def connect(settings: Settings, *, must_exist: bool = False, may_migrate: bool = False) -> Engine:
     """An engine on the settings' database and schema that has proved it can connect (and, on
-    PostgreSQL, use the schema if it is there); else a ConfigError naming the fix."""
+    PostgreSQL, use the schema if it is there); else a ConfigError naming the fix (with
+    ``may_migrate``, the privileges a migration needs)."""
 
     database_url = settings.database_url.get_secret_value()
     engine = db.make_engine(database_url, schema=settings.db_schema, must_exist=must_exist)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-            db.check_schema(conn, migrating=False)
+            db.check_schema(conn, may_migrate=may_migrate)
+    except ConfigError:
+        engine.dispose()
+        raise
     except DBAPIError as exc:
+        engine.dispose()
         raise ConfigError(
             f"cannot connect to the database {db.safe_url(db.normalize_url(database_url))}: "
             f"{db_reason(exc)}. "
@@ -100,7 +105,7 @@ def do_sync(
     if interrupted():  # a signal whose interrupt was lost (the imports): stop, as if it had not been
         raise click.Abort
     factory = api_factory(settings)
-    engine = connect(settings)
+    engine = connect(settings, may_migrate=not dry_run)
     try:
         if dry_run:
             if db.current_revision(engine) != db.head_revision():
@@ -253,7 +258,7 @@ def migrate(sql: bool, revision: str, verbose: int, quiet: int, **values: Any) -
                 engine.dispose()
         db.upgrade_sql(url, start, revision, schema=settings.db_schema)
         return
-    engine = connect(settings)
+    engine = connect(settings, may_migrate=True)
     try:
         before = db.current_revision(engine)
         db.upgrade(engine, revision)

@@ -140,7 +140,7 @@ def current_revision(engine: Engine) -> str | None:
             rows = conn.execute(text(f"SELECT version_num FROM {version_table}")).scalars().all()
         except (OperationalError, DBAPIError):
             conn.rollback()
-            check_schema(conn, migrating=False)  # a missing privilege is a GRANT to run, not a DB error
+            check_schema(conn, may_migrate=False)  # a missing privilege is a GRANT to run, not a DB error
             if _has_table(conn, "alembic_version"):
                 raise
             return None
@@ -153,9 +153,10 @@ def _has_table(conn: Any, name: str) -> bool:
     return bool(inspect(conn).has_table(name, schema=schema_of(conn)))
 
 
-def check_schema(conn: Connection, *, migrating: bool) -> bool:
+def check_schema(conn: Connection, *, may_migrate: bool, creating: bool = False) -> bool:
     """PostgreSQL: whether the configured schema exists; a ConfigError naming the GRANT to run when
-    the connecting role may not use it (or, ``migrating``, may not create in it, or create it)."""
+    the connecting role may not use it (``may_migrate``: use and create in it), or, ``creating``
+    (a migration is due), may not create in it, or create it."""
     schema = schema_of(conn)
     if schema is None:
         return True
@@ -172,13 +173,13 @@ def check_schema(conn: Connection, *, migrating: bool) -> bool:
     ).one()
     quote = conn.dialect.identifier_preparer.quote
     role, database, name = quote(row.role), quote(row.db), quote(schema)
-    if row.found and not (row.usage and (row.can_create or not migrating)):
-        grant = "USAGE, CREATE" if migrating else "USAGE"
+    if row.found and not (row.usage and (row.can_create or not creating)):
+        grant = "USAGE, CREATE" if may_migrate or creating else "USAGE"
         raise ConfigError(
-            f"role {row.role} may not {'create in' if migrating else 'use'} schema {schema}: "
+            f"role {row.role} may not {'create in' if creating else 'use'} schema {schema}: "
             f"have its owner run GRANT {grant} ON SCHEMA {name} TO {role}"
         )
-    if migrating and not row.found and not row.db_create:
+    if creating and not row.found and not row.db_create:
         raise ConfigError(
             f"schema {schema} does not exist and role {row.role} may not create it: have an admin run "
             f"GRANT CREATE ON DATABASE {database} TO {role} (or CREATE SCHEMA {name} AUTHORIZATION {role})"
@@ -190,7 +191,7 @@ def create_schema(conn: Connection) -> None:
     """PostgreSQL: the configured schema, created if it is missing (checked first: ``CREATE SCHEMA
     IF NOT EXISTS`` asks for the database's CREATE privilege even when the schema is there)."""
     schema = schema_of(conn)
-    if schema is not None and not check_schema(conn, migrating=True):
+    if schema is not None and not check_schema(conn, may_migrate=True, creating=True):
         conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {conn.dialect.identifier_preparer.quote(schema)}"))
 
 
