@@ -7,8 +7,12 @@ look for that in the catalog rather than trusting the code to qualify."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -358,3 +362,113 @@ def test_a_schema_name_is_checked(tmp_path: Path, name: str) -> None:
     result = invoke("migrate", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", "--db-schema", name)
     assert result.exit_code == 2 and "--db-schema" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- behind PgBouncer in transaction mode ------------------------------------------------------------
+
+POOL_SIZE = 4
+
+
+@pytest.fixture
+def pgbouncer(pg_url: str) -> Iterator[str]:
+    """A real PgBouncer in transaction mode in front of the test database, ``POOL_SIZE`` server
+    connections; the URL of the database through it. Skipped where PgBouncer is not installed."""
+    binary = shutil.which("pgbouncer") or next(
+        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.path.exists(p)), None
+    )
+    if binary is None:
+        pytest.skip("pgbouncer is not installed")
+    server = make_url(pg_url)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    password = f" password={server.password}" if server.password else ""
+    home = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
+    home.chmod(0o755)  # PgBouncer will not run as root: it drops to another user, who must read this
+    ini = home / "pgbouncer.ini"
+    ini.write_text(
+        "[databases]\n"
+        f"* = host={server.host} port={server.port or 5432} user={server.username}{password}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        "auth_type = any\npool_mode = transaction\n"
+        f"default_pool_size = {POOL_SIZE}\nmin_pool_size = 0\nreserve_pool_size = 0\n"
+    )
+    ini.chmod(0o644)
+    user = ["-u", "postgres"] if os.geteuid() == 0 else []
+    log = home / "pgbouncer.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([binary, *user, str(ini)], stdout=out, stderr=subprocess.STDOUT)
+    url = server.set(port=port).render_as_string(hide_password=False)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"pgbouncer did not start: {log.read_text()}")
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_behind_pgbouncer_in_transaction_mode_the_scope_lock_holds(pgbouncer: str) -> None:
+    """The lock is a transaction's, and the open transaction keeps its server connection: a second
+    run through the same pool is refused. (A session-level lock would be taken on a server session
+    that goes back to the pool after each statement: the next client handed that session would
+    take the same lock again, since a session's advisory locks are re-entrant.)"""
+    engines = [db.make_engine(pgbouncer, schema=SCHEMA) for _ in range(2)]
+    try:
+        with scope_locks(engines[0], ["default"]) as guard:
+            for _ in range(3):  # statements on other connections of the pool in between
+                with pytest.raises(LockedError), scope_locks(engines[1], ["default"]):
+                    pass
+                guard.check()
+        with scope_locks(engines[1], ["default"]):
+            pass
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_behind_pgbouncer_in_transaction_mode_prepared_statements_are_refused(
+    pgbouncer: str, sim: SimServer
+) -> None:
+    """psycopg prepares a statement it runs often, by a name numbered per client connection
+    (``_pg3_0``, ...); through a pooler in transaction mode the name meets a server session where it
+    is already taken. Every server session of the pool is given the names first, so that it happens
+    on the first one: the run stops with one line that says to use the session-mode port."""
+    import psycopg
+
+    holders = [psycopg.connect(make_url(pgbouncer).set(drivername="postgresql").render_as_string(False))]
+    try:
+        for _ in range(POOL_SIZE - 1):
+            holders.append(psycopg.connect(holders[0].info.dsn, password=make_url(pgbouncer).password))
+        for conn in holders:  # each in a transaction at once: each on a server session of its own
+            for n in range(50):
+                conn.execute(f"PREPARE _pg3_{n} AS SELECT {n}")
+        for conn in holders:
+            conn.commit()
+    finally:
+        for conn in holders:
+            conn.close()
+    result = invoke(
+        "sync",
+        "--api-key",
+        API_KEY,
+        "--base-url",
+        sim.url,
+        "--database-url",
+        pgbouncer,
+        "--db-schema",
+        SCHEMA,
+        "--page-size",
+        "10",  # pages enough for psycopg to prepare what each page runs
+    )
+    assert result.exit_code == 2, result.output
+    assert "session-mode port" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from etl.config import DEFAULT_DB_SCHEMA
-from etl.errors import DatabaseError, LockedError
+from etl.errors import POOLED_STATEMENT_STATES, DatabaseError, LockedError
 from etl.warehouse.sql import schema_of
 
 log = logging.getLogger("etl.locks")
@@ -58,7 +58,9 @@ class LockGuard:
             return  # file locks cannot be lost while the process lives
         try:  # one round trip, inside the transaction that holds the locks
             self._conn.exec_driver_sql("SELECT 1")
-        except DBAPIError:
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in POOLED_STATEMENT_STATES:
+                raise  # not a lost connection: a pooler that does not fit (etl.cli.errors says so)
             raise DatabaseError(
                 "lost the database connection that holds the run lock (server restarted or connection "
                 "dropped); stopped before writing more. The next run resumes from the checkpoint."
