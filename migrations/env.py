@@ -4,8 +4,8 @@ PostgreSQL schema from the engine (``etl.warehouse.db.make_engine``), `-x schema
 On PostgreSQL the schema is created if missing and the whole migration runs with ``search_path``
 set to it alone (``SET LOCAL``: this transaction only), so whatever a revision creates, by
 ``op`` or by raw SQL, lands there, and ``alembic_version`` is kept there too. Afterwards every
-function in the schema is pinned to it (``ALTER FUNCTION ... SET search_path``): a trigger
-function then finds its tables whatever the search_path of the session whose write fires it.
+function of classify-etl in the schema is pinned to it (``ALTER FUNCTION ... SET search_path``): a
+trigger function then finds its tables whatever the search_path of the session whose write fires it.
 """
 
 from __future__ import annotations
@@ -69,17 +69,22 @@ def _quoted(schema: str) -> str:
 
 
 def _pin_functions(schema: str) -> str:
-    """Every function of the schema (not an extension's) resolves names in the schema alone; pg_temp
-    last, so that a session's temporary table cannot stand in for one of the schema's."""
+    """Every function of classify-etl in the schema (named ``classify_*`` or ``etl_*``, as the
+    revisions name theirs; never another source's in a shared ``public``) resolves names in the
+    schema alone; pg_temp last, so that a session's temporary table cannot stand in for one of the
+    schema's. No ``%`` in the text: the offline SQL (``migrate --sql``) would print it doubled."""
     literal = "'" + schema.replace("'", "''") + "'"
     return (
         "DO $pin$ DECLARE f record; BEGIN "
-        "FOR f IN SELECT p.oid FROM pg_proc AS p "
-        f"WHERE p.pronamespace = CAST({literal} AS regnamespace) AND p.prokind = 'f' "
+        "FOR f IN SELECT p.oid, p.proname, n.nspname FROM pg_proc AS p "
+        "JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+        f"WHERE n.nspname = {literal} AND p.prokind = 'f' "
+        "AND (starts_with(p.proname, 'classify_') OR starts_with(p.proname, 'etl_')) "
         "AND NOT EXISTS (SELECT 1 FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass "
         "AND d.objid = p.oid AND d.deptype = 'e') LOOP "
-        f"EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', "
-        f"CAST(f.oid AS regprocedure), {literal}); "
+        "EXECUTE 'ALTER FUNCTION ' || quote_ident(f.nspname) || '.' || quote_ident(f.proname) "
+        "|| '(' || pg_get_function_identity_arguments(f.oid) || ') SET search_path = ' "
+        "|| quote_ident(f.nspname) || ', pg_temp'; "
         "END LOOP; END $pin$"
     )
 

@@ -343,6 +343,54 @@ def test_missing_privileges_name_the_grant(loader: Loader) -> None:
     assert "alembic_version" in _objects(loader.admin, SCHEMA)["tables"]
 
 
+def test_migrate_sql_creates_everything_in_the_schema(pg_url: str) -> None:
+    """The printed SQL, run as a DBA would run it, builds the same install: the schema, every object
+    in it, the functions pinned, nothing in public; classify-etl then finds it up to date."""
+    import psycopg
+
+    printed = invoke("migrate", "--sql", "--database-url", pg_url, "--db-schema", SCHEMA)
+    assert printed.exit_code == 0, printed.output
+    admin = _admin(pg_url)
+    try:
+        assert _objects(admin, SCHEMA)["tables"] == set(), "--sql runs nothing"
+        plain = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(printed.stdout.encode())  # a script: no parameters, several statements
+        got = _objects(admin, SCHEMA)
+        assert set(schema.metadata.tables) | {"alembic_version"} <= got["tables"]
+        assert got["function settings"] == {f"search_path={SCHEMA}, pg_temp"}
+        assert all(v == set() for v in _objects(admin, "public").values())
+    finally:
+        admin.dispose()
+    again = invoke("migrate", "--database-url", pg_url, "--db-schema", SCHEMA)
+    assert again.exit_code == 0 and "up to date" in again.stdout
+
+
+def test_in_a_shared_public_only_its_own_functions_are_pinned(pg_url: str) -> None:
+    """The default install shares ``public`` with whatever else the warehouse keeps there: the
+    migration pins classify-etl's functions and leaves another source's alone."""
+    admin = _admin(pg_url)
+    try:
+        with admin.connect() as conn:
+            conn.execute(
+                text("CREATE FUNCTION public.other_source_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+            )
+        assert invoke("migrate", "--database-url", pg_url).exit_code == 0
+        with admin.connect() as conn:
+            settings = dict(
+                conn.execute(
+                    text(
+                        "SELECT proname, array_to_string(proconfig, ';') FROM pg_proc "
+                        "WHERE pronamespace = 'public'::regnamespace"
+                    )
+                ).all()
+            )
+        assert settings.pop("other_source_fn") is None
+        assert settings and set(settings.values()) == {"search_path=public, pg_temp"}
+    finally:
+        admin.dispose()
+
+
 @pytest.mark.parametrize("command", [["sync", "--api-key", "k"], ["migrate"], ["status"], ["metrics"]])
 def test_sqlite_refuses_a_schema(tmp_path: Path, command: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
