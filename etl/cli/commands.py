@@ -451,13 +451,7 @@ def metrics(**values: Any) -> None:
 
 @main.command("dbt-scaffold")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--db-schema",
-    default="public",
-    show_default=True,
-    envvar="CLASSIFY_ETL_DB_SCHEMA",
-    help="The PostgreSQL schema classify-etl writes to: the default of the package's schema var.",
-)
+@setting_options(("db_schema",))  # the schema the sync writes to: the default of the package's schema var
 @click.option("--warn-after-hours", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--error-after-hours", type=click.IntRange(1), default=12, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite files changed since an earlier scaffold wrote them.")
