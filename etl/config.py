@@ -171,6 +171,26 @@ def _database_url(value: Any) -> SecretStr:
     return url
 
 
+DEFAULT_DB_SCHEMA = "public"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def parse_db_schema(value: Any) -> str:
+    """A PostgreSQL schema name classify-etl can always write unquoted and the same in every tool:
+    lower case letters, digits and ``_``, not starting with a digit, at most 63 bytes (PostgreSQL
+    truncates longer names silently), not a system schema (``pg_*``, ``information_schema``)."""
+    if not isinstance(value, str) or not _SCHEMA_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a schema name classify-etl accepts: lower case letters, digits and '_', "
+            "not starting with a digit (e.g. analytics_classify)"
+        )
+    if len(value) > 63:
+        raise ValueError(f"{value!r} is longer than PostgreSQL's 63-character limit for names")
+    if value.startswith("pg_") or value == "information_schema":
+        raise ValueError(f"{value!r} is a name PostgreSQL reserves for its system schemas")
+    return value
+
+
 def _ids(value: Any) -> tuple[str, ...]:
     items = value.split() if isinstance(value, str) else list(value or ())
     out = tuple(_ident(v) for v in items)
@@ -261,6 +281,13 @@ class Settings:
         _database_url,
         secret=True,
         shown_default=DEFAULT_DATABASE_URL,
+    )
+    db_schema: str = setting(
+        DEFAULT_DB_SCHEMA,
+        "PostgreSQL schema that holds every table, view, function and alembic_version "
+        "(created if missing); SQLite has none.",
+        parse_db_schema,
+        metavar="NAME",
     )
     project_ids: tuple[str, ...] = setting(
         (),

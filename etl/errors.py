@@ -83,3 +83,9 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_PARTIAL = 3
 EXIT_LOCKED = 4
+
+#: SQLSTATEs duplicate_prepared_statement and invalid_sql_statement_name. classify-etl names no
+#: prepared statement itself: psycopg prepares a statement a connection runs often (``_pg3_<n>``,
+#: numbered per client connection), and a pooler in transaction mode runs it on another server
+#: session, where the name is already taken, or unknown.
+POOLED_STATEMENT_STATES = frozenset({"42P05", "26000"})

@@ -11,8 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from etl.simulator import SimServer, SimState
 from etl.warehouse import db
@@ -112,27 +113,43 @@ def test_every_analyst_query_runs_and_returns_rows(populated: Engine) -> None:
         pytest.fail("\n\n".join(failures), pytrace=False)
 
 
-def test_bi_role_snippet_is_valid_postgresql(pg_url: str) -> None:
-    """The read-only role snippet runs (in a transaction, rolled back: roles are server-wide) and the
-    role it creates can read every view."""
+def test_bi_role_snippet_grants_reads_on_the_schema_only(pg_url: str) -> None:
+    """The read-only role snippet, run as printed (but for the role's and the database's names) by the
+    owner of an install in ``analytics_classify``: the role it creates logs in, finds every view by its
+    bare name, reads a view a later revision creates, and can neither write there nor read the
+    warehouse's other schemas."""
     (snippet,) = [b for b in analyst_blocks() if b.language == "plpgsql"]
     role = f"bi_{uuid.uuid4().hex[:10]}"
     database = make_url(pg_url).database
     assert database is not None
     sql = re.sub(r"\bbi\b", role, snippet.sql).replace("warehouse", f'"{database}"')
-    engine = db.make_engine(pg_url)
+    engine = db.make_engine(pg_url, schema="analytics_classify")
+    bi = create_engine(make_url(pg_url).set(username=role, password="change-me"))
     try:
         db.upgrade(engine)
-        with engine.connect() as conn:
-            transaction = conn.begin()
-            try:
-                conn.exec_driver_sql(sql)
-                conn.exec_driver_sql(f"SET LOCAL ROLE {role}")
-                for name in VIEWS:
-                    conn.exec_driver_sql(f"SELECT * FROM {name}").all()
-            finally:
-                transaction.rollback()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE public.another_source (secret text)")
+            conn.exec_driver_sql(sql)
+            conn.exec_driver_sql(  # what a later revision would add
+                "CREATE VIEW analytics_classify.classify_later AS SELECT count(*) AS jobs "
+                "FROM analytics_classify.classify_jobs"
+            )
+        with bi.connect() as conn:
+            assert conn.exec_driver_sql("SHOW search_path").scalar_one() == "analytics_classify"
+            for name in (*VIEWS, "classify_later"):
+                conn.exec_driver_sql(f"SELECT * FROM {name}").all()
+        for denied in (
+            "SELECT * FROM public.another_source",
+            "DELETE FROM classify_jobs",
+            "CREATE TABLE analytics_classify.mine (x int)",
+        ):
+            with bi.connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
+                conn.exec_driver_sql(denied)
     finally:
+        bi.dispose()
+        with engine.begin() as conn:  # roles belong to the server, not to the test's database
+            conn.exec_driver_sql(f"DROP OWNED BY {role}")
+            conn.exec_driver_sql(f"DROP ROLE {role}")
         engine.dispose()
 
 

@@ -52,6 +52,7 @@ SAMPLES: dict[str, Sample] = {
     "api_key": value("--api-key", "k-2", "k-2", "", toml='"k-2"'),
     "base_url": value("--base-url", "http://127.0.0.1:9", "http://127.0.0.1:9", "api.example.com"),
     "database_url": value("--database-url", "sqlite:///other.db", "sqlite:///other.db", "mysql://u@h/db"),
+    "db_schema": value("--db-schema", "analytics_classify", "analytics_classify", "Analytics-Classify"),
     "project_ids": Sample(
         ("--project-id", "p1", "--project-id", "p2"),
         "p1 p2",

@@ -33,7 +33,7 @@ from etl.cli.options import (
     sync_options,
     verbosity_options,
 )
-from etl.config import Settings
+from etl.config import DEFAULT_DB_SCHEMA, Settings
 from etl.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL, ConfigError
 from etl.ops.dbt import scaffold
 from etl.ops.logs import PageReporter, setup_logging
@@ -45,6 +45,7 @@ from etl.simulator import Faults, SimServer, SimState, serve_forever
 from etl.source.client import ClassifyApi
 from etl.warehouse import db
 from etl.warehouse import scopes as state
+from etl.warehouse.sql import qualified
 
 log = logging.getLogger("etl")
 
@@ -69,14 +70,22 @@ def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
     return make
 
 
-def connect(database_url: str, *, must_exist: bool = False) -> Engine:
-    """An engine that has proved it can connect; else a ConfigError naming the fix."""
+def connect(settings: Settings, *, must_exist: bool = False, may_migrate: bool = False) -> Engine:
+    """An engine on the settings' database and schema that has proved it can connect (and, on
+    PostgreSQL, use the schema if it is there); else a ConfigError naming the fix (with
+    ``may_migrate``, the privileges a migration needs)."""
 
-    engine = db.make_engine(database_url, must_exist=must_exist)
+    database_url = settings.database_url.get_secret_value()
+    engine = db.make_engine(database_url, schema=settings.db_schema, must_exist=must_exist)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+            db.check_schema(conn, may_migrate=may_migrate)
+    except ConfigError:
+        engine.dispose()
+        raise
     except DBAPIError as exc:
+        engine.dispose()
         raise ConfigError(
             f"cannot connect to the database {db.safe_url(db.normalize_url(database_url))}: "
             f"{db_reason(exc)}. "
@@ -96,7 +105,7 @@ def do_sync(
     if interrupted():  # a signal whose interrupt was lost (the imports): stop, as if it had not been
         raise click.Abort
     factory = api_factory(settings)
-    engine = connect(settings.database_url.get_secret_value())
+    engine = connect(settings, may_migrate=not dry_run)
     try:
         if dry_run:
             if db.current_revision(engine) != db.head_revision():
@@ -215,7 +224,7 @@ def _finish_monitor(
     engine = None
     if settings.metrics_file and code != EXIT_LOCKED:
         try:
-            engine = db.make_engine(settings.database_url.get_secret_value())
+            engine = db.make_engine(settings.database_url.get_secret_value(), schema=settings.db_schema)
         except Exception:
             engine = None  # metrics from the previous file, as etl.monitor documents
     scopes = [s.key for s in build_scopes(settings.project_ids, settings.organization_id)]
@@ -242,14 +251,14 @@ def migrate(sql: bool, revision: str, verbose: int, quiet: int, **values: Any) -
         start = None
         path = db.sqlite_path(db.normalize_url(url))
         if path is None or path.is_file():  # a SQLite file that is not there is at no revision
-            engine = connect(url, must_exist=True)
+            engine = connect(settings, must_exist=True)
             try:
                 start = db.current_revision(engine)
             finally:
                 engine.dispose()
-        db.upgrade_sql(url, start, revision)
+        db.upgrade_sql(url, start, revision, schema=settings.db_schema)
         return
-    engine = connect(url)
+    engine = connect(settings, may_migrate=True)
     try:
         before = db.current_revision(engine)
         db.upgrade(engine, revision)
@@ -269,11 +278,12 @@ def migrate(sql: bool, revision: str, verbose: int, quiet: int, **values: Any) -
 def _open_schema(settings: Settings) -> Iterator[Engine]:
     """An engine on an existing database that has the schema (never creates either), disposed after."""
 
-    engine = connect(settings.database_url.get_secret_value(), must_exist=True)
+    engine = connect(settings, must_exist=True)
     try:
         if db.current_revision(engine) is None:
+            where = "" if settings.db_schema == DEFAULT_DB_SCHEMA else f" in schema {settings.db_schema}"
             raise ConfigError(
-                "the database has no classify-etl schema yet: run `classify-etl migrate` or `sync`"
+                f"the database has no classify-etl schema yet{where}: run `classify-etl migrate` or `sync`"
             )
         yield engine
     finally:
@@ -375,7 +385,7 @@ SELECT status,
             ELSE result_type END AS result,
        COUNT(*) AS jobs,
        ROUND(AVG(confidence), 2) AS mean_confidence
-FROM classify_jobs_current
+FROM {classify_jobs_current}
 WHERE NOT is_deleted
 GROUP BY 1, 2
 ORDER BY jobs DESC, status, result
@@ -384,7 +394,7 @@ LIMIT 12
 
 
 @main.command()
-@setting_options(("database_url",))
+@setting_options(("database_url", "db_schema"))
 @click.option("--jobs", "n_jobs", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @verbosity_options
@@ -393,20 +403,24 @@ def demo(n_jobs: int, seed: int, verbose: int, quiet: int, **values: Any) -> Non
     """Start the simulator on a free loopback port, sync it into the database, show a query."""
 
     setup_logging(verbose, quiet, "text")
-    database_url = build_settings(**values).database_url.get_secret_value()
+    given = build_settings(**values)
+    database_url = given.database_url.get_secret_value()
     state = SimState.generate(n_jobs=n_jobs, seed=seed, api_key="demo-key")
     with SimServer(state) as sim:
         click.echo(f"simulator with {n_jobs} jobs on {sim.url}; syncing into {db.safe_url(database_url)}")
-        settings = build_settings(api_key="demo-key", base_url=sim.url, database_url=database_url)
+        settings = build_settings(
+            api_key="demo-key", base_url=sim.url, database_url=database_url, db_schema=given.db_schema
+        )
         result = do_sync(settings)
     click.echo(summary_text(result))
-    engine = connect(database_url)
+    engine = connect(settings)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(DEMO_QUERY)).all()
+            query = DEMO_QUERY.format(classify_jobs_current=qualified(conn, "classify_jobs_current"))
+            rows = conn.execute(text(query)).all()
     finally:
         engine.dispose()
-    click.echo("\n" + DEMO_QUERY.strip() + "\n")
+    click.echo("\n" + query.strip() + "\n")
     header = ("status", "result", "jobs", "mean_confidence")
     table = [header] + [tuple("" if v is None else str(v) for v in row) for row in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -427,7 +441,7 @@ def metrics(**values: Any) -> None:
     database alone, as --metrics-file writes them after a run."""
 
     settings = build_settings(**values)
-    engine = connect(settings.database_url.get_secret_value(), must_exist=True)
+    engine = connect(settings, must_exist=True)
     try:
         with engine.connect() as conn:
             click.echo(metrics_text(conn), nl=False)
@@ -437,13 +451,7 @@ def metrics(**values: Any) -> None:
 
 @main.command("dbt-scaffold")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--db-schema",
-    default="public",
-    show_default=True,
-    envvar="CLASSIFY_ETL_DB_SCHEMA",
-    help="The PostgreSQL schema classify-etl writes to: the default of the package's schema var.",
-)
+@setting_options(("db_schema",))  # the schema the sync writes to: the default of the package's schema var
 @click.option("--warn-after-hours", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--error-after-hours", type=click.IntRange(1), default=12, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite files changed since an earlier scaffold wrote them.")

@@ -15,7 +15,7 @@ import click
 from sqlalchemy.exc import DBAPIError
 
 from etl.config import declared
-from etl.errors import AuthError, ConfigError, EtlError, LockedError
+from etl.errors import POOLED_STATEMENT_STATES, AuthError, ConfigError, EtlError, LockedError
 
 if TYPE_CHECKING:
     pass
@@ -103,9 +103,18 @@ def error_exit(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_FAILED, str(exc)
     if _interrupt_behind(exc):
         return EXIT_FAILED, "interrupted; the last page was rolled back and the checkpoint kept"
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in POOLED_STATEMENT_STATES:
+        return EXIT_CONFIG, POOLED_STATEMENTS
     if isinstance(exc, DBAPIError):
         return EXIT_FAILED, f"database error: {db_reason(exc)}"
     return None
+
+
+POOLED_STATEMENTS = (
+    "the database connection goes through a pooler in transaction mode that does not keep prepared "
+    "statements (PgBouncer before 1.21, or max_prepared_statements = 0): point --database-url at the "
+    "pooler's session-mode port (or the server itself); the last page was rolled back"
+)
 
 
 def _interrupt_behind(exc: BaseException | None) -> bool:

@@ -18,7 +18,7 @@ from etl.run.sync import SyncOptions
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The settings each command takes (all of them come with --config).
-DATABASE_SETTINGS = ("database_url", "log_format")
+DATABASE_SETTINGS = ("database_url", "db_schema", "log_format")
 SYNC_SETTINGS = tuple(declared())
 
 

@@ -12,12 +12,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from etl.config import SUPPORTED_HINT
+from etl.config import DEFAULT_DB_SCHEMA, SUPPORTED_HINT
 from etl.errors import ConfigError
+from etl.warehouse.sql import qualified, schema_of
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -76,11 +77,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, must_exist: bool = False) -> Engine:
+def make_engine(url: str, *, schema: str = DEFAULT_DB_SCHEMA, must_exist: bool = False) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout. With ``must_exist``, a
-    SQLite file that is not there is a ConfigError rather than a new, empty database."""
+    SQLite file that is not there is a ConfigError rather than a new, empty database.
+
+    On PostgreSQL every statement SQLAlchemy compiles names its table with ``schema`` (the
+    engine's ``schema_translate_map``), and the raw statements qualify theirs from the same map
+    (``etl.warehouse.sql.qualified``): nothing depends on the connecting role's ``search_path``,
+    and nothing is set per session, which a transaction-mode pooler would not keep."""
     url = normalize_url(url)
     path = sqlite_path(url)
+    if url.startswith("sqlite") and schema != DEFAULT_DB_SCHEMA:
+        raise ConfigError(
+            f"--db-schema {schema} is for PostgreSQL: SQLite has no schemas (a SQLite file is one install); "
+            "leave --db-schema / CLASSIFY_ETL_DB_SCHEMA / db_schema unset, or use a PostgreSQL URL"
+        )
     if must_exist and path is not None and not path.is_file():
         raise ConfigError(
             f"no database at {path}: check --database-url / CLASSIFY_ETL_DATABASE_URL "
@@ -91,7 +102,12 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         _batch_executemany(engine)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},
+        execution_options={"schema_translate_map": {None: schema}},
+    )
     _batch_executemany(engine)
     return engine
 
@@ -129,12 +145,15 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision in ``alembic_version``, by one plain query; None for an empty database."""
+    """The revision in ``alembic_version``, by one plain query; None for an empty database (or a
+    PostgreSQL schema that is not there yet)."""
     with engine.connect() as conn:
         try:
-            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            version_table = qualified(conn, "alembic_version")
+            rows = conn.execute(text(f"SELECT version_num FROM {version_table}")).scalars().all()
         except (OperationalError, DBAPIError):
             conn.rollback()
+            check_schema(conn, may_migrate=False)  # a missing privilege is a GRANT to run, not a DB error
             if _has_table(conn, "alembic_version"):
                 raise
             return None
@@ -144,7 +163,49 @@ def current_revision(engine: Engine) -> str | None:
 def _has_table(conn: Any, name: str) -> bool:
     from sqlalchemy import inspect
 
-    return bool(inspect(conn).has_table(name))
+    return bool(inspect(conn).has_table(name, schema=schema_of(conn)))
+
+
+def check_schema(conn: Connection, *, may_migrate: bool, creating: bool = False) -> bool:
+    """PostgreSQL: whether the configured schema exists; a ConfigError naming the GRANT to run when
+    the connecting role may not use it (``may_migrate``: use and create in it), or, ``creating``
+    (a migration is due), may not create in it, or create it."""
+    schema = schema_of(conn)
+    if schema is None:
+        return True
+    row = conn.execute(
+        text(
+            "SELECT n.oid IS NOT NULL AS found, current_user AS role, current_database() AS db, "
+            "has_database_privilege(current_database(), 'CREATE') AS db_create, "
+            "n.oid IS NOT NULL AND has_schema_privilege(n.oid, 'USAGE') AS usage, "
+            "n.oid IS NOT NULL AND has_schema_privilege(n.oid, 'CREATE') AS can_create "
+            "FROM (SELECT CAST(:schema AS name) AS name) AS wanted "
+            "LEFT JOIN pg_namespace AS n ON n.nspname = wanted.name"
+        ),
+        {"schema": schema},
+    ).one()
+    quote = conn.dialect.identifier_preparer.quote
+    role, database, name = quote(row.role), quote(row.db), quote(schema)
+    if row.found and not (row.usage and (row.can_create or not creating)):
+        grant = "USAGE, CREATE" if may_migrate or creating else "USAGE"
+        raise ConfigError(
+            f"role {row.role} may not {'create in' if creating else 'use'} schema {schema}: "
+            f"have its owner run GRANT {grant} ON SCHEMA {name} TO {role}"
+        )
+    if creating and not row.found and not row.db_create:
+        raise ConfigError(
+            f"schema {schema} does not exist and role {row.role} may not create it: have an admin run "
+            f"GRANT CREATE ON DATABASE {database} TO {role} (or CREATE SCHEMA {name} AUTHORIZATION {role})"
+        )
+    return bool(row.found)
+
+
+def create_schema(conn: Connection) -> None:
+    """PostgreSQL: the configured schema, created if it is missing (checked first: ``CREATE SCHEMA
+    IF NOT EXISTS`` asks for the database's CREATE privilege even when the schema is there)."""
+    schema = schema_of(conn)
+    if schema is not None and not check_schema(conn, may_migrate=True, creating=True):
+        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {conn.dialect.identifier_preparer.quote(schema)}"))
 
 
 @cache
@@ -195,7 +256,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def upgrade_sql(url: str, start: str | None, revision: str = "head") -> None:
+def upgrade_sql(
+    url: str, start: str | None, revision: str = "head", *, schema: str = DEFAULT_DB_SCHEMA
+) -> None:
     """Print the SQL that takes a database at ``start`` (None: empty) to ``revision``, running nothing."""
     import argparse
 
@@ -203,7 +266,8 @@ def upgrade_sql(url: str, start: str | None, revision: str = "head") -> None:
     from alembic import command
 
     cfg = alembic_config()
-    cfg.cmd_opts = argparse.Namespace(x=[f"url={normalize_url(url)}"])  # env.py reads -x url=
+    # env.py reads -x url= and -x schema=
+    cfg.cmd_opts = argparse.Namespace(x=[f"url={normalize_url(url)}", f"schema={schema}"])
     command.upgrade(cfg, f"{start}:{revision}" if start else revision, sql=True)
 
 

@@ -28,7 +28,7 @@ from etl.warehouse.schema import (
     etl_job_seen,
     etl_walk_sightings,
 )
-from etl.warehouse.sql import among, insert_new
+from etl.warehouse.sql import among, insert_new, qualified
 
 
 def mark_seen(conn: Connection, scope: str, job_ids: Sequence[str], now: datetime) -> None:
@@ -93,14 +93,15 @@ def unseen_ids(conn: Connection, scope: str, walk_started_at: datetime) -> Any:
         bindparam("w_scope", scope),
         bindparam("w_since", walk_started_at, type_=UtcDateTime()),
     )
+    sightings, seen = qualified(conn, etl_walk_sightings.name), qualified(conn, etl_job_seen.name)
     if conn.dialect.name == "postgresql":
         listed_since = text(
-            "NOT EXISTS (SELECT 1 FROM etl_walk_sightings AS w, json_array_elements_text(w.job_ids) AS e(id) "
-            "WHERE w.scope = :w_scope AND w.seen_at >= :w_since AND e.id = etl_job_seen.job_id)"
+            f"NOT EXISTS (SELECT 1 FROM {sightings} AS w, json_array_elements_text(w.job_ids) AS e(id) "
+            f"WHERE w.scope = :w_scope AND w.seen_at >= :w_since AND e.id = {seen}.job_id)"
         ).bindparams(*params)
         return select(s.job_id).where(s.scope == scope, listed_since)
     listed = text(
-        "SELECT e.value FROM etl_walk_sightings AS w, json_each(w.job_ids) AS e "
+        f"SELECT e.value FROM {sightings} AS w, json_each(w.job_ids) AS e "
         "WHERE w.scope = :w_scope AND w.seen_at >= :w_since"
     ).bindparams(*params)
     return select(s.job_id).where(s.scope == scope, s.job_id.not_in(listed.columns(s.job_id)))

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     Table,
     any_,
     insert,
@@ -23,6 +24,22 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+
+
+def schema_of(bind: Connection | Engine) -> str | None:
+    """The PostgreSQL schema the product's objects live in (``etl.warehouse.db.make_engine`` puts it
+    in the engine's ``schema_translate_map``); None on SQLite."""
+    translate = bind.get_execution_options().get("schema_translate_map") or {}
+    schema = translate.get(None)
+    return str(schema) if schema is not None else None
+
+
+def qualified(bind: Connection | Engine, name: str) -> str:
+    """``name`` as raw SQL must write it: with its schema, quoted. The translate map reaches only the
+    statements SQLAlchemy compiles, so every ``text()`` naming a product object goes through here."""
+    quote = bind.dialect.identifier_preparer.quote
+    schema = schema_of(bind)
+    return f"{quote(schema)}.{quote(name)}" if schema is not None else quote(name)
 
 
 def among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -103,7 +120,7 @@ def _pg_insert_json(
     prepared once and cached, instead of a statement per row or a huge VALUES list to parse."""
     quote = conn.dialect.identifier_preparer.quote
     cols = ", ".join(quote(c) for c in rows[0])
-    name = quote(table.name)
+    name = qualified(conn, table.name)
     sql = (
         f"INSERT INTO {name} ({cols}) SELECT {cols} "
         f"FROM jsonb_populate_recordset(NULL::{name}, CAST(:rows AS jsonb))"
@@ -123,7 +140,7 @@ def insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
         quote = conn.dialect.identifier_preparer.quote
         cols = ", ".join(quote(c) for c in rows[0])
         keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
-        name = quote(table.name)
+        name = qualified(conn, table.name)
         payload = jsonb_text(rows)
         conn.execute(
             text(

@@ -19,6 +19,7 @@ from etl.warehouse.schema import (
     etl_job_seen,
     etl_walk_sightings,
 )
+from etl.warehouse.sql import qualified
 
 log = logging.getLogger("etl.stats")
 
@@ -85,7 +86,8 @@ GROWING_TABLES = (
 def estimated_jobs(conn: Connection) -> int:
     """PostgreSQL only: its idea of how many jobs it holds (0 if the table was never analyzed)."""
     value = conn.execute(
-        text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": classify_jobs.name}
+        text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+        {"t": qualified(conn, classify_jobs.name)},
     ).scalar()
     return max(int(value or 0), 0)
 
@@ -95,5 +97,4 @@ def analyze(conn: Connection) -> None:
     (a cold sync, or autovacuum off or behind), PostgreSQL guesses that ``job_id = ANY(:page_ids)``
     matches half a table and deletes a page's child rows by a sequential scan: each page then costs
     O(table)."""
-    quote = conn.dialect.identifier_preparer.quote
-    conn.execute(text("ANALYZE " + ", ".join(quote(t.name) for t in GROWING_TABLES)))
+    conn.execute(text("ANALYZE " + ", ".join(qualified(conn, t.name) for t in GROWING_TABLES)))
