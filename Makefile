@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo test test-nightly lint check-migrations check-wheel bench clean
+.PHONY: setup demo test pgbouncer test-nightly lint check-migrations check-wheel bench clean
 
 $(BIN)/classify-etl: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,16 @@ lint: setup
 
 # PostgreSQL tests use CLASSIFY_ETL_TEST_PG_URL; if it is unset and a server answers on 127.0.0.1:5432,
 # that one is used (each test creates and drops its own database); else pytest-postgresql starts one.
-test: lint
+# The PgBouncer tests run a pooler in front of the test server: its binary comes from the system's
+# packages (installed here when missing and apt-get is at hand as root; else the tests say what to do).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  { apt-get install -y -q pgbouncer >/dev/null 2>&1 || \
+		    { apt-get update -q >/dev/null && apt-get install -y -q pgbouncer >/dev/null; }; }; } || \
+		echo "make: pgbouncer is not installed; its tests will fail (apt-get install pgbouncer)"
+
+test: lint pgbouncer
 	@if [ -z "$$CLASSIFY_ETL_TEST_PG_URL" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		export CLASSIFY_ETL_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres; fi; \
 	$(BIN)/pytest

@@ -425,7 +425,7 @@ def pgbouncer(pg_url: str) -> Iterator[str]:
         (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.path.exists(p)), None
     )
     if binary is None:
-        pytest.skip("pgbouncer is not installed")
+        pytest.fail("pgbouncer is not installed: apt-get install pgbouncer (.ci/run does)")
     server = make_url(pg_url)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
