@@ -266,12 +266,12 @@ def test_dbt_builds_tests_and_checks_freshness(
     engine = create_engine(pg_url)
     env = dbt_env(pg_url, dbt_bin, db_schema)
     try:
-        _check_package(engine, env, db_schema, tmp_path)
+        check_package(engine, env, db_schema, tmp_path)
     finally:
         engine.dispose()
 
 
-def _check_package(engine: Engine, env: dict[str, str], db_schema: str, tmp_path: Path) -> None:
+def check_package(engine: Engine, env: dict[str, str], db_schema: str, tmp_path: Path) -> None:
     def sql(query: str) -> Any:
         with engine.begin() as conn:
             result = conn.execute(text(query))

@@ -46,9 +46,23 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     sys.unraisablehook = _quiet_interrupts(sys.unraisablehook)
+    global _interrupted
+    # The signals wait while the commands are imported: a KeyboardInterrupt raised inside module code
+    # that is being imported (a dataclass's generated methods, say) makes CPython kill the process by
+    # SIGINT when it exits, whatever status the program asked for; held, the signal is taken here.
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         from etl.cli.commands import main
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a signal raised from inside the process (it is not held)
+        _interrupted = True
+    finally:
+        pending = signal.sigpending() & held
+        for signum in pending:
+            signal.sigwait({signum})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+    if pending or _interrupted:
+        _interrupted = True
         print(EARLY, file=sys.stderr)
         sys.exit(1)
     try:

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, LargeBinary, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 
+from etl import jsontext
 from etl.errors import ConfigError
 from etl.ops.monitor import LOADED_OUTCOMES
 from etl.warehouse import schema
@@ -817,7 +818,7 @@ def write_package(directory: Path, files: Mapping[str, str], *, force: bool = Fa
     recorded: dict[str, str] = {}
     if manifest_path.is_file():
         try:
-            recorded = dict(json.loads(manifest_path.read_text(encoding="utf-8"))["files"])
+            recorded = dict(jsontext.loads(manifest_path.read_bytes())["files"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(
                 f"{manifest_path}: unreadable ({exc}); remove it, or rerun with --force"
