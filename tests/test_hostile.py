@@ -395,7 +395,7 @@ def check_hostile_job(engine: Engine, sim: SimServer, source: str, target: str, 
                 break  # a refused list item is not hydrated: its get is never asked
             continue
         # Accepted: what was served is stored (on v2 a successful get supersedes the list item).
-        assert job is not None and payloads is not None, side
+        assert job is not None and served_payloads is not None, side
         if side == "list" and job["hydration_status"] == "failed":
             # A stored job whose get failed or was quarantined keeps its previous rows (documented:
             # "the job keeps its previous data and is fetched again next run"), its list item too.
@@ -403,7 +403,7 @@ def check_hostile_job(engine: Engine, sim: SimServer, source: str, target: str, 
             continue
         superseded = source == "v2" and side == "list" and v2_raw is not None
         others = served(sim, source, target, "get") if superseded else []
-        assert any(same(r, p) for r in stored_raws for p in payloads + (others or [])), side
+        assert any(same(r, p) for r in stored_raws for p in served_payloads + (others or [])), side
         accepted = True
     return accepted
 
