@@ -64,7 +64,7 @@ from pydantic import ValidationError
 
 from etl import jsontext
 from etl.errors import InvalidItem
-from etl.source.models import UNSTORABLE, Rule, V1Job, V2Job, storable_text
+from etl.source.models import UNSTORABLE, Rule, V1Job, V2Job, storable_text, unmapped_fields
 
 # -- limits: generous for real jobs, fatal for absurd ones ------------------------------------------
 
@@ -589,6 +589,9 @@ class JobRows:
     config: dict[str, Any] | None = None
     pages: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
+    #: (endpoint, path) of each field of its payloads that the models do not declare
+    #: (``etl.source.models.unmapped_fields``): kept in the raw JSON, no column maps it.
+    unmapped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def job_id(self) -> str:
@@ -714,6 +717,9 @@ def build_rows(
         hydration_error=hydration_error,
     )
     rows = JobRows(job=job)
+    rows.unmapped = [("v1", p) for p in unmapped_fields(v1)] if v1 is not None else []
+    if v2 is not None:
+        rows.unmapped += [("v2", p) for p in unmapped_fields(v2)]
 
     if v2 is not None:
         rows.rules = _rules(job_id, v2.configuration.rules)

@@ -541,3 +541,22 @@ Index(
     postgresql_where=text(LIVE),
     sqlite_where=text(LIVE),
 )
+
+# -- revision 0019: fields the API sent that no column maps ---------------------------------------
+
+etl_unmapped_fields = Table(
+    "etl_unmapped_fields",
+    metadata,
+    # A field of a payload that the models do not declare (etl.source.models.unmapped_fields): kept
+    # in classify_job_payloads.raw, announced by the run that first stored it and by `status`.
+    # ``endpoint``: "v1" (the v1 list item) or "v2" (the v2 body or list item); ``path``: dotted,
+    # "[]" after a list ("usage.new_thing", "configuration.rules[].weight").
+    Column("endpoint", String(8), primary_key=True),
+    Column("path", String, primary_key=True),
+    Column("first_seen_at", _utc(), nullable=False),
+    Column("last_seen_at", _utc(), nullable=False),
+    # A job whose payload had it, as of last_seen_at.
+    Column("sample_job_id", String, nullable=False),
+    Column("first_run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),
+    Column("last_run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),
+)

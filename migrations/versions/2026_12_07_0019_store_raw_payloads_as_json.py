@@ -1,4 +1,5 @@
-"""Raw payloads readable from SQL: ``classify_job_payloads.raw``, JSON (jsonb on PostgreSQL).
+"""Raw payloads readable from SQL: ``classify_job_payloads.raw``, JSON (jsonb on PostgreSQL); and
+``etl_unmapped_fields``, the fields the API sent that no column maps.
 
 ``classify_job_payloads`` loses ``codec``, ``payloads`` and ``rule_set_id`` and gets ``raw``: one
 JSON object ``{"v1": the v1 list item, "v2": the v2 body}``, a key absent when the job has no such
@@ -7,6 +8,9 @@ and written as JSON. The payloads were stored escaped already (NUL, lone surroga
 numbers as ``"␀json:..."`` strings); this revision escapes in the same way the floats ``jsonb``
 would not give back as they were (``-0.0``, and 1e16 or more, which ``numeric`` reads as integers),
 so that reading a value back and unescaping it gives the payload the API sent.
+
+``etl_unmapped_fields``: one row per (endpoint, JSON path) of a field the models do not declare,
+with when it was first and last seen, by which runs, and a job that had it.
 
 An offline ``migrate --sql`` cannot decode the compressed values: its script fails on the NOT NULL
 of ``raw`` if the table has rows (run it without ``--sql``); on an empty table it is complete.
@@ -209,6 +213,29 @@ def _to_codec(bind: sa.Connection) -> None:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "etl_unmapped_fields",
+        sa.Column("endpoint", sa.String(length=8), nullable=False),
+        sa.Column("path", sa.String(), nullable=False),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sample_job_id", sa.String(), nullable=False),
+        sa.Column("first_run_id", sa.Integer(), nullable=True),
+        sa.Column("last_run_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["first_run_id"],
+            ["etl_sync_runs.id"],
+            name="fk_etl_unmapped_fields_first_run_id_etl_sync_runs",
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["last_run_id"],
+            ["etl_sync_runs.id"],
+            name="fk_etl_unmapped_fields_last_run_id_etl_sync_runs",
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("endpoint", "path", name="pk_etl_unmapped_fields"),
+    )
     op.add_column(TABLE, sa.Column("raw", RAW_TYPE, nullable=True))
     if not context.is_offline_mode():
         _to_json(op.get_bind())
@@ -234,3 +261,4 @@ def downgrade() -> None:
         batch.drop_column("raw")
         batch.alter_column("codec", existing_type=sa.String(length=16), nullable=False)
         batch.alter_column("payloads", existing_type=sa.LargeBinary(), nullable=False)
+    op.drop_table("etl_unmapped_fields")
