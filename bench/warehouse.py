@@ -74,7 +74,7 @@ TARGET_DASHBOARD_MS = 50
 class Query:
     name: str
     sql: str
-    kind: str  # "README", "dashboard" or "export"
+    kind: str  # "README", "dashboard", "raw JSON" (a field no column has: not a dashboard's) or "export"
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -286,12 +286,12 @@ def dashboard_queries(conn: psycopg.Connection[Any]) -> list[Query]:
             "SELECT count(*), sum(CAST(p.raw -> 'v2' -> 'usage' ->> 'parse_credits' AS NUMERIC)) "
             "FROM classify_jobs AS j JOIN classify_job_payloads AS p ON p.job_id = j.id "
             f"WHERE j.project_id = '{project}' AND j.created_at >= {week} AND j.deleted_at IS NULL",
-            "dashboard",
+            "raw JSON",
         ),
         Query(
             "one job's raw JSON (v2 body) by id",
             f"SELECT raw -> 'v2' FROM classify_job_payloads WHERE job_id = '{job}'",
-            "dashboard",
+            "raw JSON",
         ),
         Query(
             "one job's history",
