@@ -20,6 +20,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # PostgreSQL tests use CLASSIFY_ETL_TEST_PG_URL; if it is unset and a server answers on 127.0.0.1:5432,
 # that one is used (each test creates and drops its own database); else pytest-postgresql starts one.
@@ -38,4 +39,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) classify_etl.db* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-dbt classify_etl.db* .pytest_cache .mypy_cache .ruff_cache

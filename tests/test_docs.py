@@ -194,3 +194,15 @@ def test_every_exit_code_of_the_table_happens(tmp_path: Path, sim: SimServer) ->
     engine.dispose()
     assert got == {c: c for c in got}, got
     assert set(got) == exit_codes(OPERATIONS)
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    """docs/architecture.md is how a newcomer finds the code: every module of etl/ has its row."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    modules = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "etl").rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py")
+    )
+    assert modules, "no module found: the test looks in the wrong place"
+    assert [m for m in modules if f"`{m}`" not in page] == []

@@ -84,7 +84,9 @@ def checkpoint(engine: Engine) -> checkpoints.Checkpoint | None:
 
 
 def test_killed_after_page_p_resumes_without_relisting(db_url: str, sim: SimServer) -> None:
-    p = 3
+    """SIGKILL once a random page has committed: the next run's first list request carries the
+    committed token, and no page up to the committed one is listed again (counted by the simulator)."""
+    p = random.Random().randint(1, 4)
     sim.state.faults = Faults(latency_ms=20)  # slow enough to kill between pages
     proc = start_sync(db_url, sim.url)
     wait_for_pages(db_url, p, proc)
@@ -94,12 +96,16 @@ def test_killed_after_page_p_resumes_without_relisting(db_url: str, sim: SimServ
     sim.state.faults = Faults()
     engine = db.make_engine(db_url)
     cp = checkpoint(engine)
-    assert cp is not None and cp.next_page_token is not None and p <= cp.pages_done < 6
+    assert cp is not None and cp.next_page_token is not None and p <= cp.pages_done < 6, (p, cp)
+    killed = [r.params.get("page_token") for r in sim.state.request_log if r.endpoint == "v1_list"]
+    committed_pages = set(killed[: cp.pages_done])  # the tokens of pages 1..pages_done (None: page 1)
     sim.state.reset_counts()
     done = run_sync_cli(db_url, sim.url, "--json")
     assert done.returncode == 0, done.stderr
     lists = [r for r in sim.state.request_log if r.endpoint == "v1_list"]
     assert "page_token" in lists[0].params, "the resumed run re-listed page 1"
+    assert lists[0].params["page_token"] == cp.next_page_token, (p, cp.pages_done)
+    assert not committed_pages & {r.params.get("page_token") for r in lists}, "a committed page listed again"
     assert len(lists) == 6 - cp.pages_done
     summary = json.loads(done.stdout)
     assert summary["scopes"][0]["resumed_after_page"] == cp.pages_done
@@ -139,7 +145,7 @@ def test_sigkill_at_random_points_converges(db_url: str, sim: SimServer) -> None
 
 
 def test_two_syncs_at_once_one_runs_one_exits_locked(db_url: str, sim: SimServer) -> None:
-    sim.state.faults = Faults(latency_ms=100)  # the first run lasts seconds: the second starts inside it
+    sim.state.faults = Faults(latency_ms=250)  # the first run lasts seconds: the second starts inside it
     first = start_sync(db_url, sim.url)
     engine = db.make_engine(db_url)
     deadline = time.monotonic() + 30
@@ -359,7 +365,7 @@ watch = weakref.ref(doomed[0], lambda _ref: signal.raise_signal(signal.SIGINT))
 
 class Finder:
     def find_spec(self, name, path=None, target=None):
-        if name == "etl.cli" and doomed:
+        if name == "etl.cli.commands" and doomed:
             doomed.clear()  # the callback runs here, its KeyboardInterrupt cannot leave it
         return None
 

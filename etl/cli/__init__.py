@@ -1,3 +1,5 @@
-from etl.cli.commands import main
+"""The command line: ``entry`` (the console script), ``commands``, ``options`` and ``errors``.
 
-__all__ = ["main"]
+Nothing is imported here, so that ``etl.cli.entry`` installs its signal handlers before the commands
+and everything they need are loaded.
+"""

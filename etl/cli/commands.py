@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -34,6 +35,7 @@ from etl.cli.options import (
 )
 from etl.config import Settings
 from etl.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL, ConfigError
+from etl.ops.dbt import scaffold
 from etl.ops.logs import PageReporter, setup_logging
 from etl.ops.monitor import RunMonitor, metrics_text
 from etl.ops.report import status_dict, status_text, summary_dict, summary_text
@@ -445,3 +447,34 @@ def metrics(**values: Any) -> None:
             click.echo(metrics_text(conn), nl=False)
     finally:
         engine.dispose()
+
+
+@main.command("dbt-scaffold")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--db-schema",
+    default="public",
+    show_default=True,
+    envvar="CLASSIFY_ETL_DB_SCHEMA",
+    help="The PostgreSQL schema classify-etl writes to: the default of the package's schema var.",
+)
+@click.option("--warn-after-hours", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--error-after-hours", type=click.IntRange(1), default=12, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite files changed since an earlier scaffold wrote them.")
+@handle_errors
+def dbt_scaffold(
+    directory: Path, db_schema: str, warn_after_hours: int, error_after_hours: int, force: bool
+) -> None:
+    """Write a dbt package (sources, tests, staging models) for these tables into DIRECTORY, generated
+    from classify-etl's own table definitions; rerun it after an upgrade."""
+    result = scaffold(
+        directory,
+        db_schema=db_schema,
+        warn_after_hours=warn_after_hours,
+        error_after_hours=error_after_hours,
+        force=force,
+    )
+    click.echo(
+        f"dbt package in {directory}: {len(result.written)} file(s) written, "
+        f"{len(result.unchanged)} unchanged" + (f", {len(result.removed)} removed" if result.removed else "")
+    )
