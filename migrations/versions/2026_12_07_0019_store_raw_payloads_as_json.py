@@ -99,11 +99,11 @@ def escape_floats(payload: Any) -> Any:
     (in place; iterative: a stored payload may nest 200 levels)."""
     if _unkept(payload):
         return RAW_ESCAPE + json.dumps(payload)
-    stack = [payload]
+    stack = [payload] if isinstance(payload, dict | list) else []
     while stack:
         value = stack.pop()
-        slots: Iterable[Any] = value.keys() if isinstance(value, dict) else range(len(value))
-        for slot in list(slots) if isinstance(value, dict | list) else ():
+        slots: Iterable[Any] = list(value) if isinstance(value, dict) else range(len(value))
+        for slot in slots:
             child = value[slot]
             if isinstance(child, dict | list):
                 stack.append(child)
