@@ -17,13 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from etl.change.normalize import RAW_CUT, restore_raw
 from etl.run.sync import MASS_DELETE_SHARE, SyncResult
 from etl.simulator import SimServer, SimState
 from etl.simulator.hostile import HOSTILE_KINDS, ODD_IDS, UNKNOWN_ID, HostileKind, Where
 from etl.source.client import MAX_BODY_BYTES, _loads, quote_id
+from etl.source.models import UNSTORABLE
 from etl.warehouse import payloads
 from tests.support import API_KEY, _exact, assert_tables_equal_truth, rows, sync
 
@@ -367,6 +368,30 @@ def same(a: Any, b: Any) -> bool:
     return bool(json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True))
 
 
+def _not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+def assert_valid_raw_json(conn: Connection, job_id: str) -> None:
+    """The job's stored raw JSON is JSON by the strictest reading: the database's own check
+    (SQLite's json_valid; jsonb refuses anything else), no NaN or Infinity, no NUL, no lone
+    surrogate."""
+    stored = conn.execute(
+        text("SELECT CAST(raw AS TEXT) FROM classify_job_payloads WHERE job_id = :j"), {"j": job_id}
+    ).scalar()
+    if stored is None:
+        return
+    if conn.dialect.name == "sqlite":
+        assert conn.execute(text("SELECT json_valid(:t)"), {"t": stored}).scalar_one() == 1
+    todo = [json.loads(stored, parse_constant=_not_json)]
+    while todo:
+        value = todo.pop()
+        texts = [value] if isinstance(value, str) else list(value) if isinstance(value, dict) else []
+        todo += value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+        for t in texts:
+            assert not UNSTORABLE.search(t), t  # NUL or a lone surrogate: escaped, never stored
+
+
 def check_hostile_job(engine: Engine, sim: SimServer, source: str, target: str, where: Where) -> bool:
     """The hostile job, on each side that served it hostile, is quarantined with its raw payload
     (as served, or a bounded excerpt of a payload beyond the limits) and the reason, or stored
@@ -376,6 +401,7 @@ def check_hostile_job(engine: Engine, sim: SimServer, source: str, target: str, 
     job = {r["id"]: r for r in rows(engine, "classify_jobs")}.get(target)
     with engine.connect() as conn:  # the payloads live beside the job (classify_job_payloads)
         v1_raw, v2_raw = payloads.stored_payloads(conn, [target]).get(target, (None, None))
+        assert_valid_raw_json(conn, target)
     stored_raws = [restore_raw(r) for r in (v1_raw, v2_raw) if job is not None and r is not None]
     accepted = False
     for side in ["list", "get"] if where == "both" else [where]:

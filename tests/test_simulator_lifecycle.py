@@ -221,6 +221,7 @@ def test_control_routes_for_lifecycle_and_switches(sim: SimServer, state: SimSta
             "billing_lag_ms": 60_000,
             "ignore_window_filters": False,
             "shuffle_pages": False,
+            "extra_field": None,
         }
         assert state.expand_support == "reject" and state.usage_on_list and state.billing_lag_ms == 60_000
         assert ctl.post("/switches", params={"expand_support": "maybe"}).status_code == 400

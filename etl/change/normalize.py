@@ -25,14 +25,20 @@ page loads. ``parse_v1``/``parse_v2`` refuse, naming the field and the value:
   timestamps outside years 1-9999 in UTC, ...).
 
 Storable rows: ``build_rows`` returns text with NUL and lone surrogates replaced by U+FFFD (see
-``etl.models``), and raw payloads (``v1_raw``, ``v2_raw``) passed through ``storable_raw``:
+``etl.models``), and raw payloads (``v1_raw``, ``v2_raw``) passed through ``storable_raw``, so
+that they are valid JSON that PostgreSQL's ``jsonb`` and SQLite's JSON functions take as they are:
 
 * a string or object key that contains NUL or a lone surrogate, or that starts with
   ``RAW_ESCAPE`` ("␀json:"), becomes ``RAW_ESCAPE`` followed by the JSON text of the original
-  string (NUL as ``\\u0000``, a lone surrogate as ``\\udXXX``); a NaN or ±Infinity number
-  becomes ``RAW_ESCAPE`` followed by ``NaN``/``Infinity``/``-Infinity``. Everything else is
-  left alone, so an ordinary payload is stored exactly as sent. ``restore_raw`` undoes it:
-  ``restore_raw(storable_raw(x)) == x`` for every payload within the limits.
+  string (NUL as ``\\u0000``, a lone surrogate as ``\\udXXX``);
+* a number that ``jsonb`` would not give back as it came becomes ``RAW_ESCAPE`` followed by its
+  JSON text: NaN and ±Infinity (``NaN``/``Infinity``/``-Infinity``: not JSON), ``-0.0``
+  (``numeric`` has no negative zero) and a float of magnitude 1e16 or more (written ``1e+16``,
+  read back by ``numeric`` as the integer ``10000000000000000``). Everything else is left alone,
+  so an ordinary payload is stored exactly as sent. ``restore_raw`` undoes it:
+  ``restore_raw(storable_raw(x)) == x`` for every payload within the limits, floats staying
+  floats. (``jsonb`` keeps one copy of each key and its own key order; a JSON object has no
+  other meaning.)
 * a payload beyond the limits (only a quarantined one can be) is stored as
   ``{"␀cut": reason, "excerpt": the first EXCERPT_CHARS of its JSON text}``: bounded, lossy.
 
@@ -58,7 +64,7 @@ from pydantic import ValidationError
 
 from etl import jsontext
 from etl.errors import InvalidItem
-from etl.source.models import UNSTORABLE, Rule, V1Job, V2Job, storable_text
+from etl.source.models import UNSTORABLE, Rule, V1Job, V2Job, storable_text, unmapped_fields
 
 # -- limits: generous for real jobs, fatal for absurd ones ------------------------------------------
 
@@ -175,10 +181,23 @@ def _path(link: _Link) -> str:
 
 
 _RAW_ESCAPE_UTF8 = RAW_ESCAPE.encode()
+#: Floats at least this large are integers that ``repr`` writes with an exponent (``1e+16``).
+_EXPONENT_FLOAT = 1e16
+#: In orjson's compact text, a number that may be one ``_unkept_float`` is true of (a false match,
+#: inside a string, only costs the slow survey): ``-0.0``, or digits with a positive exponent.
+_UNKEPT_FLOAT_TEXT = re.compile(rb"(?:^|[:,\[])(?:-0\.0(?:[,\]}]|$)|-?\d+(?:\.\d+)?e\+?\d)")
 
 
 def _needs_escape(text: str) -> bool:
     return text.startswith(RAW_ESCAPE) or UNSTORABLE.search(text) is not None
+
+
+def _unkept_float(value: Any) -> bool:
+    """A float that JSON with jsonb's ``numeric`` numbers would not give back equal and a float:
+    NaN, ±Infinity, -0.0, or 1e16 and beyond."""
+    return isinstance(value, float) and (
+        not abs(value) < _EXPONENT_FLOAT or (value == 0.0 and math.copysign(1.0, value) < 0)
+    )
 
 
 @dataclass
@@ -209,6 +228,7 @@ def _quick_survey(raw: Any) -> _Survey | None:
         or 1 + containers + text.count(b",") + text.count(b":") > MAX_PAYLOAD_VALUES
         or b"\\u0000" in text
         or _RAW_ESCAPE_UTF8 in text
+        or _UNKEPT_FLOAT_TEXT.search(text) is not None
     ):
         return None
     return _Survey()
@@ -272,7 +292,7 @@ def _slow_survey(raw: Any) -> _Survey:
             stack.extend((child, depth + 1, (link, key)) for key, child in value.items())
             keys = value
         else:
-            survey.escapes = survey.escapes or (isinstance(value, float) and not math.isfinite(value))
+            survey.escapes = survey.escapes or _unkept_float(value)
             continue
         for text in keys:
             if not isinstance(text, str):
@@ -374,7 +394,7 @@ def _escape(text: str) -> str:
 def _escape_leaf(value: Any) -> Any:
     if isinstance(value, str):
         return _escape(value)
-    if isinstance(value, float) and not math.isfinite(value):
+    if _unkept_float(value):
         return RAW_ESCAPE + json.dumps(value)
     return value
 
@@ -569,9 +589,9 @@ class JobRows:
     config: dict[str, Any] | None = None
     pages: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
-    #: (its rule set's digest, its compressed payload pair), once ``etl.load.encode_rows`` has
-    #: computed them ahead of the page's commit; None: the commit computes them.
-    encoded: tuple[str | None, bytes] | None = None
+    #: (endpoint, path) of each field of its payloads that the models do not declare
+    #: (``etl.source.models.unmapped_fields``): kept in the raw JSON, no column maps it.
+    unmapped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def job_id(self) -> str:
@@ -697,6 +717,9 @@ def build_rows(
         hydration_error=hydration_error,
     )
     rows = JobRows(job=job)
+    rows.unmapped = [("v1", p) for p in unmapped_fields(v1)] if v1 is not None else []
+    if v2 is not None:
+        rows.unmapped += [("v2", p) for p in unmapped_fields(v2)]
 
     if v2 is not None:
         rows.rules = _rules(job_id, v2.configuration.rules)

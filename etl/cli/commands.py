@@ -364,12 +364,26 @@ def scopes_forget(scope: str, **values: Any) -> None:
 @click.option("--api-key", default="sim-key", show_default=True, help="The key the simulator accepts.")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Delay of every API response.")
 @click.option("--retire-v1", is_flag=True, help="Answer 404 on the v1 list route.")
+@click.option(
+    "--extra-field",
+    metavar="PATH",
+    help="Add a field no release maps to every v2 body and list item, at this dotted path "
+    "(e.g. usage.new_thing: on bodies that have usage).",
+)
 def simulate(
-    port: int, host: str, n_jobs: int, seed: int, api_key: str, latency_ms: float, retire_v1: bool
+    port: int,
+    host: str,
+    n_jobs: int,
+    seed: int,
+    api_key: str,
+    latency_ms: float,
+    retire_v1: bool,
+    extra_field: str | None,
 ) -> None:
     """Serve the bundled LlamaCloud classify API simulator on loopback."""
 
     state = SimState.generate(n_jobs=n_jobs, seed=seed, api_key=api_key)
+    state.extra_field = extra_field or None
     if latency_ms:
         state.faults = Faults(latency_ms=latency_ms)
     if retire_v1:

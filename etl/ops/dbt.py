@@ -25,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, LargeBinary, Table, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 
 from etl import jsontext
@@ -55,9 +55,6 @@ JSON_NOTE = (
     "JSON (jsonb on PostgreSQL): read a field with `->>` (as text) or `->` (as JSON), e.g. "
     "`{column} ->> 'field'`, `{column} -> 'outer' ->> 'inner'`."
 )
-BINARY_NOTE = (
-    "Compressed bytes, not readable from SQL: etl.warehouse.payloads.stored_payloads(conn, ids) in Python."
-)
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -76,7 +73,7 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "classify_results": "One row per hydrated job that has a result.",
     "classify_job_history": "One row per observed version of a job's outcome (status, result type, "
     "confidence, error), valid from valid_from until valid_to (NULL: the current version).",
-    "classify_job_payloads": "One row per job: its raw v1 and v2 payloads, losslessly.",
+    "classify_job_payloads": "One row per job: its raw v1 and v2 payloads as the API sent them, as JSON.",
     "classify_rule_sets": "One row per distinct list of rules; jobs of one classifier share theirs.",
     "classify_rule_set_rules": "The rules of each rule set, in order.",
     "classify_rule_stats": "Per rule type over live jobs, kept current by triggers: what "
@@ -91,6 +88,8 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "etl_scope_sources": "The list endpoint a scope moved to once the v1 list was retired.",
     "etl_walk_sightings": "What each committed page of a walk listed, for deletion detection.",
     "etl_walk_windows": "The created_at windows of a parallel v2 walk in progress.",
+    "etl_unmapped_fields": "Fields the API sent that no column maps (readable in classify_job_payloads.raw): "
+    "one row per (endpoint, JSON path).",
     # Views over tables, declared in schema.views.
     "classify_rules": "A view: one row per (job, position) of the job's rules, as the API sent them.",
     "classify_parsing_configs": "A view: one row per job that has a parsing configuration.",
@@ -218,7 +217,11 @@ COLUMN_DESCRIPTIONS: dict[tuple[str, str], str] = {
         "previous_result_type",
     ): "Of the version this row replaced (NULL for version 1).",
     ("classify_job_history", "previous_confidence"): "Of the version this row replaced (NULL for version 1).",
-    ("classify_job_payloads", "codec"): "How payloads is encoded.",
+    ("classify_job_payloads", "raw"): '{"v1": the v1 list item, "v2": the v2 body}, a key absent when '
+    'the job has no such payload; text and numbers JSON cannot hold are escaped as "␀json:..." strings.',
+    ("etl_unmapped_fields", "endpoint"): "v1 (the v1 list item) or v2 (the v2 body or list item).",
+    ("etl_unmapped_fields", "path"): "Dotted, [] after a list: usage.new_thing, configuration.rules[].x.",
+    ("etl_unmapped_fields", "sample_job_id"): "A job whose payload had it, as of last_seen_at.",
     ("classify_rule_sets", "digest"): "SHA-256 of the canonical JSON of the list.",
     ("etl_sync_runs", "outcome"): "running, success, partial, failed, interrupted or abandoned.",
     (
@@ -240,7 +243,6 @@ LOGICAL_REFERENCES: dict[tuple[str, str], tuple[str, str]] = {
     ("classify_rules", "job_id"): ("classify_jobs", "id"),
     ("classify_parsing_configs", "job_id"): ("classify_jobs", "id"),
     ("classify_jobs", "rule_set_id"): ("classify_rule_sets", "id"),
-    ("classify_job_payloads", "rule_set_id"): ("classify_rule_sets", "id"),
 }
 
 #: Columns whose values are a fixed set although no CHECK constraint says so, by column name, in
@@ -316,8 +318,6 @@ def _column_description(table: str, column: Column[Any]) -> str:
     )
     if isinstance(column.type, JSON):
         return f"{own} {JSON_NOTE.format(column=column.name)}".strip()
-    if isinstance(column.type, LargeBinary):
-        return f"{own} {BINARY_NOTE}".strip()
     return str(own)
 
 

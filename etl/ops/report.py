@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from etl.warehouse import schema
+from etl.warehouse import schema, unmapped
 from etl.warehouse.schema import (
     classify_jobs,
     etl_checkpoints,
@@ -39,6 +39,10 @@ def summary_dict(result: SyncResult) -> dict[str, Any]:
         "credits_fetched": t.credits_fetched,
         "requests": result.requests,
         "retries": result.retries,
+        "new_fields": [
+            {"endpoint": f["endpoint"], "path": f["path"], "sample_job_id": f["sample_job_id"]}
+            for f in result.new_fields
+        ],
         "scopes": [
             {
                 "scope": s.scope,
@@ -80,7 +84,19 @@ def summary_text(result: SyncResult) -> str:
         )
         if s["guard"]:
             lines.append(f"  scope {s['scope']}: WARNING {s['guard']}")
+    if d["new_fields"]:
+        lines.append("  " + unmapped_sentence(d["new_fields"]))
     return "\n".join(lines)
+
+
+def unmapped_sentence(fields: list[dict[str, Any]]) -> str:
+    """What the run summary and ``status`` say of fields no column maps, in one sentence."""
+    named = ", ".join(f"{f['endpoint']} `{f['path']}`" for f in fields)
+    some = "a field" if len(fields) == 1 else "fields"
+    return (
+        f"the API sent {some} classify-etl does not map: {named}, readable in the raw JSON "
+        f"(classify_job_payloads.raw; e.g. job {fields[0]['sample_job_id']})"
+    )
 
 
 COUNTED_TABLES = (
@@ -162,6 +178,7 @@ def status_dict(
     resolved_q = conn.execute(select(func.count()).where(q.resolved_at.is_not(None))).scalar_one()
     deleted = conn.execute(select(func.count()).where(j.deleted_at.is_not(None))).scalar_one()
     return {
+        "unmapped_fields": unmapped.still_unmapped(conn),
         "checkpoints": checkpoints,
         "runs": runs,
         "rows": counts,
@@ -190,6 +207,10 @@ def _v2_plan(conn: Connection, c: dict[str, Any], every: timedelta, lookback: ti
 
 def status_text(d: dict[str, Any]) -> str:
     lines = []
+    for f in d["unmapped_fields"]:
+        lines.append(
+            unmapped_sentence([f]) + f"; first seen {f['first_seen_at']}, last seen {f['last_seen_at']}"
+        )
     for c in d["checkpoints"]:
         if c.get("source_in_use") == "v2" and c["source"] == "v2":
             lines.append(f"scope {c['scope']}: v1 list retired; using the v2 list (GET /api/v2/classify)")

@@ -189,7 +189,6 @@ class PagePlanner:
         plan.write.resolved["v2_get"] = [
             r.job_id for r in plan.write.rows if r.job["hydration_status"] == "ok"
         ]
-        await _encode(plan)
         return plan
 
     async def credits_page(self, job_ids: Sequence[str], scope: str) -> PagePlan:
@@ -217,7 +216,6 @@ class PagePlanner:
             plan.write.rows.append(rows)
             counters.changed += 1
         plan.write.resolved["v2_get"] = [r.job_id for r in plan.write.rows]
-        await _encode(plan)
         return plan
 
     def _read(self, read: Callable[[Connection, Sequence[str]], _T], ids: Sequence[str]) -> _T:
@@ -326,13 +324,6 @@ class PagePlanner:
         rows.job["v2_hash"] = None
         rows.job["v2_credits_pending"] = _pending(v2_raw, listed=False) if v2 is not None else None
         return rows
-
-
-async def _encode(plan: PagePlan) -> None:
-    """The rows' digests and compressed payloads, in a worker thread while the page before commits
-    (``jobs.encode_rows``): the ordered commits, one at a time, are what a cold sync waits on."""
-    if plan.write.rows:
-        await asyncio.to_thread(jobs.encode_rows, plan.write.rows)
 
 
 def _pending(raw: Any, *, listed: bool) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from etl.warehouse import runs
+from etl.warehouse import runs, unmapped
 from etl.warehouse.schema import etl_sync_runs
 
 log = logging.getLogger("etl.runs")
@@ -72,6 +72,9 @@ class SyncResult:
     totals: Counters = field(default_factory=Counters)
     requests: dict[str, int] = field(default_factory=dict)
     retries: int = 0
+    #: The fields of the API's payloads that no column maps and that this run stored first
+    #: (``etl.warehouse.unmapped``): endpoint, path, sample_job_id, first/last seen.
+    new_fields: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -126,6 +129,7 @@ def details(result: SyncResult) -> dict[str, Any]:
         "credits_fetched": result.totals.credits_fetched,
         "requests": result.requests,
         "retries": result.retries,
+        "new_fields": [{"endpoint": f["endpoint"], "path": f["path"]} for f in result.new_fields],
         "scopes": {
             s.scope: {
                 "kind": s.kind,
@@ -145,6 +149,11 @@ def finish(engine: Engine, result: SyncResult, *, outcome: str, error: BaseExcep
     result.finished_at = utcnow()
     if result.run_id is None:  # dry run
         return
+    try:
+        with engine.connect() as conn:
+            result.new_fields = unmapped.first_seen_in_run(conn, result.run_id)
+    except Exception:
+        log.warning("could not read the fields run %s met that no column maps", result.run_id)
     messages = [f"{s.scope}: {s.error}" for s in result.scopes if s.error]
     messages += [f"{s.scope}: {s.guard}" for s in result.scopes if s.guard]
     if error is not None:

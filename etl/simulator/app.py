@@ -301,7 +301,14 @@ def _clear_hostile(s: SimState, r: web.Request) -> dict[str, Any]:
     return {"ok": True}
 
 
-SWITCHES = ("expand_support", "usage_on_list", "billing_lag_ms", "ignore_window_filters", "shuffle_pages")
+SWITCHES = (
+    "expand_support",
+    "usage_on_list",
+    "billing_lag_ms",
+    "ignore_window_filters",
+    "shuffle_pages",
+    "extra_field",
+)
 
 
 def _switches(s: SimState, r: web.Request) -> dict[str, Any]:
@@ -316,6 +323,8 @@ def _switches(s: SimState, r: web.Request) -> dict[str, Any]:
             s.expand_support = raw  # type: ignore[assignment]
         elif name == "billing_lag_ms":
             s.billing_lag_ms = _int_param(r, name)
+        elif name == "extra_field":
+            s.extra_field = raw or None  # empty: none
         else:
             setattr(s, name, raw.lower() in ("1", "true", "yes", "on"))
     return {name: getattr(s, name) for name in SWITCHES}

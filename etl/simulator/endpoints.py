@@ -214,6 +214,23 @@ def _render(state: SimState, api: Api, index: int, usage: bool) -> dict[str, Any
     return render_v1(job) if api == "v1" else render_v2(job, state.usage_shown(index) if usage else None)
 
 
+#: The value of the field ``SimState.extra_field`` adds.
+EXTRA_FIELD_VALUE = 0.5
+
+
+def with_extra_field(item: dict[str, Any], path: str) -> dict[str, Any]:
+    """``item`` with the field at ``path`` (dotted) set to EXTRA_FIELD_VALUE, if its parent object
+    is there (a body without ``usage`` gets no ``usage.new_thing``: adding ``usage`` would say
+    something of its credits)."""
+    *parents, name = path.split(".")
+    target: Any = item
+    for part in parents:
+        target = target.get(part) if isinstance(target, dict) else None
+    if isinstance(target, dict):
+        target[name] = EXTRA_FIELD_VALUE
+    return item
+
+
 def item_bytes(state: SimState, api: Api, index: int, *, usage: bool = False, where: Where = "list") -> bytes:
     """One job rendered for ``api`` (cached by version and billing), with ``usage`` if asked for,
     malformed or hostile if the switches say so."""
@@ -225,6 +242,8 @@ def item_bytes(state: SimState, api: Api, index: int, *, usage: bool = False, wh
         kind = state.hostile.item_kind(job_id, where)
         if kind is not None:
             return hostile_body(_render(state, api, index, usage), kind, api)
+    if state.extra_field and api == "v2":  # rare, and not cached: the switch can change at any time
+        return dumps(with_extra_field(_render(state, api, index, usage), state.extra_field))
     variant = 0 if not usage else 2 if state.is_billed(index) else 1
     key = (api, index, state.version(index), variant)
     body = state.cache.get(key)

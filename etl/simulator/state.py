@@ -20,6 +20,9 @@ Switches of the API's behaviour (plain attributes, read on every request):
 * ``ignore_window_filters``: the v2 list ignores ``created_at_on_or_after/before`` (a broken
   service);
 * ``shuffle_pages``: each list page's items come in a shuffled order (the walk stays complete);
+* ``extra_field``: a dotted path (``usage.new_thing``) of a field a newer release of the service
+  adds to every v2 body and list item (value ``EXTRA_FIELD_VALUE``), where its parent object is
+  present (``usage`` only comes with ``expand=usage``); None (the default): no such field;
 * the hostile switches of :mod:`etl.simulator.hostile`.
 """
 
@@ -110,6 +113,7 @@ class SimState:
         self.billing_lag_ms = 0
         self.ignore_window_filters = False
         self.shuffle_pages = False
+        self.extra_field: str | None = None
         self.hostile = Hostile()
         self._custom_ids: dict[int, str] = {}  # index -> an id chosen by add_job_with_id
         self._custom_index: dict[str, int] = {}

@@ -29,7 +29,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
@@ -185,3 +186,65 @@ class Page(BaseModel):
     items: list[Any]
     next_page_token: str | None = None
     total_size: int | None = None
+
+
+# -- fields the models do not declare ---------------------------------------------------------------
+
+#: Undeclared fields reported for one payload, at most (a hostile payload may have thousands).
+MAX_UNMAPPED = 16
+#: A reported path's length, at most (keys are up to 2 M characters).
+MAX_PATH_CHARS = 200
+#: The model of each endpoint's payload, as ``unmapped_fields`` and ``declared`` name them.
+ENDPOINT_MODELS: dict[str, type[BaseModel]] = {"v1": V1Job, "v2": V2Job}
+
+
+@cache
+def _nested(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The fields of ``model`` that hold a model (alone, optional, or in a list): name → its model."""
+    out: dict[str, type[BaseModel]] = {}
+    for name, info in model.model_fields.items():
+        todo: list[Any] = [info.annotation]
+        while todo:
+            hint = todo.pop()
+            if isinstance(hint, type) and issubclass(hint, BaseModel):
+                out[name] = hint
+            else:
+                todo.extend(get_args(hint))
+    return out
+
+
+def unmapped_fields(payload: BaseModel) -> list[str]:
+    """The paths of the fields of a validated payload that its model does not declare:
+    ``usage.new_thing``, ``configuration.rules[].weight`` (in a list's items), sorted, at most
+    ``MAX_UNMAPPED``. They are what pydantic kept aside while validating (``extra="allow"``), so
+    finding them reads a few small dicts, never the payload; an undeclared field's own contents
+    are not looked into."""
+    found: set[str] = set()
+    stack: list[tuple[BaseModel, str]] = [(payload, "")]
+    while stack and len(found) < MAX_UNMAPPED:
+        model, prefix = stack.pop()
+        for key in model.__pydantic_extra__ or ():
+            found.add(storable_text(prefix + key)[:MAX_PATH_CHARS])
+            if len(found) >= MAX_UNMAPPED:
+                break
+        for name in _nested(type(model)):
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                stack.append((value, f"{prefix}{name}."))
+            elif isinstance(value, list):
+                stack.extend((v, f"{prefix}{name}[].") for v in value if isinstance(v, BaseModel))
+    return sorted(found)
+
+
+def declared(endpoint: str, path: str) -> bool:
+    """Whether the model of ``endpoint`` (``v1``, ``v2``) declares the field at ``path`` (as
+    ``unmapped_fields`` writes it): a field a later release maps is no longer reported."""
+    model: type[BaseModel] | None = ENDPOINT_MODELS.get(endpoint)
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        name = part.removesuffix("[]")
+        if model is None or name not in model.model_fields:
+            return False
+        if i < len(parts) - 1:
+            model = _nested(model).get(name)
+    return True

@@ -23,13 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from etl import jsontext
 from etl.change.decide import Stored
 from etl.change.normalize import JobRows, restore_raw
-from etl.warehouse.payloads import (
-    PAYLOAD_CODEC_RULES,
-    PAYLOAD_DICTIONARY_1,
-    _compress_pair,
-    rules_dictionary,
-    stored_payloads,
-)
+from etl.warehouse.payloads import raw_value, stored_payloads
 from etl.warehouse.schema import (
     classify_job_payloads,
     classify_jobs,
@@ -84,36 +78,6 @@ def rule_set_digest(rules: Iterable[dict[str, Any]]) -> str:
     return hashlib.sha256(jsontext.sorted_ascii(listed)).hexdigest()  # no keys to sort: the same text
 
 
-def _rule_pairs(rules: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
-    """A job's rules as its rule set stores them: (type, description) in position order."""
-    return [(r["type"], r["description"]) for r in sorted(rules, key=lambda r: r["position"])]
-
-
-def encode_rows(jobs: Sequence[JobRows]) -> None:
-    """Compute, for each job not encoded yet, what its write needs and no database read decides:
-    its rule set's digest and its two payloads compressed against its rules (``zlib-rules-1``;
-    the dictionary is the rules', which the set of that digest holds). ``PagePlanner.plan`` runs it
-    in a worker thread, beside the commit of the page before: inside the commit it cost a fifth of
-    a cold sync's commit time, mostly waiting to take the GIL back after each zlib call (which
-    releases it) while the event loop held it (issue 14)."""
-    dictionaries: dict[str | None, bytes] = {}  # a page's jobs share few rule sets: one each
-    for j in jobs:
-        if j.encoded is not None:
-            continue
-        digest = rule_set_digest(j.rules) if j.rules else None
-        if digest not in dictionaries:
-            dictionaries[digest] = PAYLOAD_DICTIONARY_1 + rules_dictionary(_rule_pairs(j.rules))
-        pair = _compress_pair(j.job.get("v1_raw"), j.job.get("v2_raw"), 15, dictionaries[digest])
-        j.encoded = (digest, pair)
-
-
-def _encoded(job: JobRows) -> tuple[str | None, bytes]:
-    if job.encoded is None:
-        encode_rows([job])
-    assert job.encoded is not None
-    return job.encoded
-
-
 def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]:
     """job id → the id of its rule set (jobs without rules have none), writing the sets this
     database does not hold yet. A set another writer inserts at the same time is taken, not
@@ -121,8 +85,8 @@ def store_rule_sets(conn: Connection, jobs: Sequence[JobRows]) -> dict[str, int]
     of_job: dict[str, str] = {}  # job id → digest
     rules: dict[str, list[dict[str, Any]]] = {}  # digest → the rules, once
     for j in jobs:
-        digest = _encoded(j)[0]
-        if digest is not None:
+        if j.rules:
+            digest = rule_set_digest(j.rules)
             of_job[j.job_id] = digest
             rules.setdefault(digest, j.rules)
     if not of_job:
@@ -167,26 +131,18 @@ def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[st
     """Write jobs, point them at their rule sets, and replace their child rows (pages, result) in
     bulk.
 
-    The raw payloads of a job's row (``v1_raw``, ``v2_raw``) go, compressed against the job's
-    rules, to classify_job_payloads; the job row gets its rule and page counts (revision 0009), its
-    rule_set_id (0016: the set is written first if new), and its result's type and confidence and
-    its parsing configuration (0018). ``stored``: the ids of these jobs already in the database,
-    read in this transaction (None: any may be). Only their child rows can exist, so only theirs
-    are deleted: on a cold load that is two DELETE statements (and the triggers they fire) a page
-    saved."""
+    The raw payloads of a job's row (``v1_raw``, ``v2_raw``) go to classify_job_payloads, as one
+    JSON value; the job row gets its rule and page counts (revision 0009), its rule_set_id (0016:
+    the set is written first if new), and its result's type and confidence and its parsing
+    configuration (0018). ``stored``: the ids of these jobs already in the database, read in this
+    transaction (None: any may be). Only their child rows can exist, so only theirs are deleted:
+    on a cold load that is two DELETE statements (and the triggers they fire) a page saved."""
     if not jobs:
         return
-    encode_rows(jobs)  # what was not encoded ahead of the commit
     rule_sets = store_rule_sets(conn, jobs)
     upsert(conn, classify_jobs, [_job_row(j, rule_sets.get(j.job_id)) for j in jobs], ["id"])
     payloads = [
-        {
-            "job_id": j.job_id,
-            "codec": PAYLOAD_CODEC_RULES,
-            "payloads": _encoded(j)[1],
-            "rule_set_id": rule_sets.get(j.job_id),
-        }
-        for j in jobs
+        {"job_id": j.job_id, "raw": raw_value(j.job.get("v1_raw"), j.job.get("v2_raw"))} for j in jobs
     ]
     upsert(conn, classify_job_payloads, payloads, ["job_id"])
     ids = [j.job_id for j in jobs if stored is None or j.job_id in stored]

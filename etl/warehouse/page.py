@@ -24,6 +24,7 @@ from etl.warehouse.quarantine import open_quarantine, quarantine, resolve_quaran
 from etl.warehouse.schema import (
     classify_jobs,
 )
+from etl.warehouse.unmapped import record_unmapped
 
 
 @dataclass
@@ -63,6 +64,7 @@ def commit_page(conn: Connection, page: PageWrite, *, run_id: int, now: datetime
     # committing may have seen a job before that page wrote it.
     current = stored_state(conn, [r.job_id for r in page.rows]) if page.rows else {}
     upsert_jobs(conn, page.rows, stored=current.keys())
+    record_unmapped(conn, page.rows, run_id, now)
     record_history(conn, page.rows, current, run_id, now)
     mark_hydration_failed(conn, page.failed)
     if page.fingerprints:

@@ -3,8 +3,9 @@
 Table and column names are a contract analysts write SQL against; change them only with a new
 Alembic revision. All timestamps are timezone-aware UTC: ``timestamptz`` on PostgreSQL, ISO text
 with an explicit ``+00:00`` on SQLite (revision 0007). Credits are exact decimals. Raw API payloads
-are kept, compressed, in ``classify_job_payloads`` (revision 0008) so that a field the API adds later
-is never lost without weighing on every scan of ``classify_jobs``.
+are kept as JSON in ``classify_job_payloads`` (revision 0008, readable from SQL since 0019) so that
+a field the API adds later is never lost, and readable before a release maps it, without weighing
+on every scan of ``classify_jobs``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -52,6 +52,8 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 #: JSON on SQLite, JSONB on PostgreSQL.
 JsonType = JSON().with_variant(JSONB(), "postgresql")
+#: The same, where Python's None is SQL NULL rather than the JSON ``null``.
+JsonOrNull = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 CANONICAL_STATUSES = ("pending", "running", "completed", "partial", "failed", "cancelled")
 HYDRATION_STATUSES = ("pending", "ok", "not_found", "failed")
@@ -308,17 +310,19 @@ etl_scope_sources = Table(
     CheckConstraint("list_source IN ('v1', 'v2')", name="list_source"),
 )
 
-# -- revision 0008: raw payloads out of the hot row -----------------------------------------------
+# -- revision 0008: raw payloads out of the hot row (0019: as JSON) -------------------------------
 
 classify_job_payloads = Table(
     "classify_job_payloads",
     metadata,
-    # A job's raw v1 and v2 payloads, losslessly: the JSON text ``[v1, v2]`` (each exactly as
-    # ``etl.payloads.encode`` serialised it, null when absent), raw-deflated with the preset
-    # dictionary named by ``codec``. Kept apart so that scans of classify_jobs never read them.
+    # A job's raw payloads, as one JSON object (jsonb on PostgreSQL): ``{"v1": the v1 list item,
+    # "v2": the v2 body}``, a key absent when the job has no such payload. Text and numbers the
+    # databases cannot hold are escaped (etl.change.normalize.storable_raw; restore_raw undoes it).
+    # One value, not a column per payload: PostgreSQL compresses a value only past ~2 kB, which
+    # the pair reaches and a payload alone mostly does not, and the pair's repeats (ids, rules)
+    # compress against each other. Kept apart so that scans of classify_jobs never read it.
     Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), primary_key=True),
-    Column("codec", String(16), nullable=False),
-    Column("payloads", LargeBinary, nullable=False),
+    Column("raw", JsonOrNull, nullable=False),
 )
 
 # -- revision 0009: per-job rule and page counts --------------------------------------------------
@@ -501,7 +505,7 @@ Index(
     postgresql_where=text(HISTORY_TYPE_CHANGED),
 )
 
-# -- revision 0018: dashboards driven by indexes; payloads compressed against their rules ---------
+# -- revision 0018: dashboards driven by indexes ---------------------------------------------------
 
 # Copies of the job's classify_results.type and .confidence (NULL without a result), written by the
 # loader with the result row: classify_jobs_current reads them from the job row, so that a filter
@@ -537,6 +541,22 @@ Index(
     postgresql_where=text(LIVE),
     sqlite_where=text(LIVE),
 )
-# The rule set whose rules extend the compression dictionary of codec ``zlib-rules-1`` (NULL: the
-# job had no rules, or the value is of an older codec). Rule sets are never updated.
-classify_job_payloads.append_column(Column("rule_set_id", Integer))
+
+# -- revision 0019: fields the API sent that no column maps ---------------------------------------
+
+etl_unmapped_fields = Table(
+    "etl_unmapped_fields",
+    metadata,
+    # A field of a payload that the models do not declare (etl.source.models.unmapped_fields): kept
+    # in classify_job_payloads.raw, announced by the run that first stored it and by `status`.
+    # ``endpoint``: "v1" (the v1 list item) or "v2" (the v2 body or list item); ``path``: dotted,
+    # "[]" after a list ("usage.new_thing", "configuration.rules[].weight").
+    Column("endpoint", String(8), primary_key=True),
+    Column("path", String, primary_key=True),
+    Column("first_seen_at", _utc(), nullable=False),
+    Column("last_seen_at", _utc(), nullable=False),
+    # A job whose payload had it, as of last_seen_at.
+    Column("sample_job_id", String, nullable=False),
+    Column("first_run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),
+    Column("last_run_id", Integer, ForeignKey("etl_sync_runs.id", ondelete="SET NULL")),
+)

@@ -1,8 +1,10 @@
 """Baseline: the whole schema of classify-etl 1.0, in one revision.
 
-Replaces revisions 0001-0018 (never released) and makes the database they made: the same tables,
-columns, types, defaults, keys, indexes, views, trigger functions and triggers, on SQLite and on
-PostgreSQL (``scripts/compare_schemas.py`` reflects two databases and prints their differences).
+Replaces revisions 0001-0018 (never released). It first made the database they made (the same
+tables, columns, types, defaults, keys, indexes, views, trigger functions and triggers, on SQLite and
+on PostgreSQL: ``scripts/compare_schemas.py`` reflects two databases and prints their differences);
+then the changes made before 1.0 were folded in: the raw payloads as one JSON value
+(``classify_job_payloads.raw``, where 0018 kept them compressed) and ``etl_unmapped_fields``.
 One difference: on SQLite, ``classify_jobs.v2_usage_credits`` and ``v2_usage_parse_credits``
 follow ``v2_updated_at`` as they do on PostgreSQL, not ``deleted_at`` (0006 had re-added them at
 the end there). A database at one of those revisions is refused (``etl.warehouse.db``).
@@ -339,9 +341,7 @@ def upgrade() -> None:
     op.create_table(
         "classify_job_payloads",
         sa.Column("job_id", sa.String(), nullable=False),
-        sa.Column("codec", sa.String(length=16), nullable=False),
-        sa.Column("payloads", sa.LargeBinary(), nullable=False),
-        sa.Column("rule_set_id", sa.Integer(), nullable=True),
+        sa.Column("raw", JSON_TYPE, nullable=False),
         sa.ForeignKeyConstraint(
             ["job_id"],
             ["classify_jobs.id"],
@@ -430,6 +430,29 @@ def upgrade() -> None:
         sa.UniqueConstraint("endpoint", "item_key", name="uq_etl_quarantine_endpoint_item_key"),
     )
     op.create_index(op.f("ix_etl_quarantine_job_id"), "etl_quarantine", ["job_id"], unique=False)
+    op.create_table(
+        "etl_unmapped_fields",
+        sa.Column("endpoint", sa.String(length=8), nullable=False),
+        sa.Column("path", sa.String(), nullable=False),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sample_job_id", sa.String(), nullable=False),
+        sa.Column("first_run_id", sa.Integer(), nullable=True),
+        sa.Column("last_run_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["first_run_id"],
+            ["etl_sync_runs.id"],
+            name=op.f("fk_etl_unmapped_fields_first_run_id_etl_sync_runs"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["last_run_id"],
+            ["etl_sync_runs.id"],
+            name=op.f("fk_etl_unmapped_fields_last_run_id_etl_sync_runs"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("endpoint", "path", name=op.f("pk_etl_unmapped_fields")),
+    )
     for statement in baseline_sql.creates(op.get_context().dialect.name):
         op.execute(statement)
 
@@ -437,6 +460,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for statement in baseline_sql.drops(op.get_context().dialect.name):
         op.execute(statement)
+    op.drop_table("etl_unmapped_fields")
     op.drop_table("etl_quarantine")
     op.drop_table("classify_target_pages")
     op.drop_table("classify_rule_set_rules")
