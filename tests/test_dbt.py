@@ -186,36 +186,19 @@ def dbt_bin() -> Path:
     return DBT_VENV / "bin"
 
 
-def sync(db_url: str, sim: SimServer) -> None:
+def sync(db_url: str, sim: SimServer, db_schema: str) -> None:
     args = ["sync", "--api-key", API_KEY, "--base-url", sim.url, "--database-url", db_url]
-    result = invoke(*args, "--page-size", "50")
+    result = invoke(*args, "--page-size", "50", "--db-schema", db_schema)
     assert result.exit_code == 0, result.output
 
 
 def load(pg_url: str, sim: SimServer, db_schema: str) -> None:
-    """Two syncs from the simulator (the second sees some jobs changed and some deleted) into
-    ``db_schema``. Until ``sync --db-schema`` exists, another schema is made by syncing into the default
-    one and renaming it (tables, views, sequences and functions move with it), its functions pinned to
-    it as that option will pin them (a view calls one); with the option, sync there directly instead."""
-    sync(pg_url, sim)
+    """Two syncs from the simulator into ``db_schema`` (the second sees some jobs changed and some
+    deleted)."""
+    sync(pg_url, sim, db_schema)
     sim.state.change_jobs(15)
     sim.state.delete_jobs(5)
-    sync(pg_url, sim)
-    if db_schema != "public":
-        engine = create_engine(pg_url)
-        with engine.begin() as conn:
-            conn.execute(text(f"ALTER SCHEMA public RENAME TO {db_schema}"))
-            conn.execute(text("CREATE SCHEMA public"))
-            functions = conn.execute(
-                text(
-                    "SELECT p.oid::regprocedure::text FROM pg_proc p "
-                    "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = :schema"
-                ),
-                {"schema": db_schema},
-            ).scalars()
-            for function in list(functions):
-                conn.execute(text(f"ALTER FUNCTION {function} SET search_path = {db_schema}"))
-        engine.dispose()
+    sync(pg_url, sim, db_schema)
 
 
 def docs_blocks() -> list[tuple[str, str]]:
