@@ -2,8 +2,10 @@
 PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+# Tests wait on HTTP and PostgreSQL more than on the CPU: more workers than this machine's 2 cores pay.
+TEST_WORKERS ?= 4
 
-.PHONY: setup demo test pgbouncer test-nightly lint check-migrations check-wheel bench clean
+.PHONY: setup demo test test-fast pgbouncer test-nightly lint check-migrations check-wheel bench clean
 
 $(BIN)/classify-etl: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,7 +38,13 @@ pgbouncer:
 test: lint pgbouncer
 	@if [ -z "$$CLASSIFY_ETL_TEST_PG_URL" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		export CLASSIFY_ETL_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres; fi; \
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+# The inner loop: the suite without the slow kill loops and fault matrix, no lint. CI runs `make test`.
+test-fast: setup
+	@if [ -z "$$CLASSIFY_ETL_TEST_PG_URL" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		export CLASSIFY_ETL_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres; fi; \
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow"
 
 # The same with hypothesis's nightly profile: many more examples of the property tests (tests/conftest.py).
 test-nightly:
