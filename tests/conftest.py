@@ -53,19 +53,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(autouse=True, scope="session")
-def own_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The session's own cache directory: the start hints of the syncs it runs (``etl.prefetch``) are
-    written there, never in the developer's, and none from outside is read."""
-    patch = pytest.MonkeyPatch()
-    cache = tmp_path_factory.mktemp("cache")
-    patch.setenv("XDG_CACHE_HOME", str(cache))
-    try:
-        yield cache
-    finally:
-        patch.undo()
-
-
 @pytest.fixture(scope="session")
 def pg_admin_url(request: pytest.FixtureRequest) -> str:
     """A URL with the right to CREATE DATABASE."""

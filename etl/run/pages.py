@@ -95,7 +95,8 @@ class Fetches:
 
 _T = TypeVar("_T")
 
-#: Items read, or rows built, between two yields to the event loop (~1–2 ms of work).
+#: Items read, or rows built, between two yields to the event loop: small enough that the answers
+#: in flight are read without waiting for a page's validation.
 SLICE = 16
 
 
@@ -159,7 +160,7 @@ class PagePlanner:
         fetching = self.fetches.start([j for j, (_i, _v, f) in todo.items() if f], self.params, self.credits)
         fetched: list[Fetched] = []
         # Each job's rows are built as its answer arrives, in listing order: the work of a page
-        # (~10 ms of validation and row building) is spread between the answers instead of
+        # (validation and row building) is spread between the answers instead of
         # holding the event loop at the page's end while the requests in flight wait.
         for n, (job_id, (item, what, fetch)) in enumerate(todo.items(), 1):
             task = fetching.get(job_id)

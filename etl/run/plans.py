@@ -61,7 +61,7 @@ class ScopePlans:
             cp = checkpoints.read_checkpoint(conn, key, source) or checkpoints.Checkpoint(
                 key, source, None, 0, None, None
             )
-        if resume_token(self.options.full_refresh, cp.next_page_token) is None:  # as etl.prefetch predicts
+        if resume_token(self.options.full_refresh, cp.next_page_token) is None:
             cp.next_page_token, cp.pages_done, cp.walk_started_at = None, 0, utcnow()
         else:
             report.resumed_from_page = cp.pages_done
@@ -214,7 +214,7 @@ def mark_unlisted(
     # The live count serves the guard and the empty-walk warning only: on a walk that listed every
     # job (the usual run) neither needs it, nor the tombstoning update (the same predicate, in the
     # same transaction, under the scope's lock: it would change nothing). Each is a join over the
-    # scope's jobs: ~20–30 ms at 20,000, seconds at 1M.
+    # scope's jobs, which grows with the table.
     live = deletions.count_live(conn, scope) if gone or report.counters.listed == 0 else None
     if report.counters.listed == 0 and live == 0:
         warning = f"scope {scope}: the walk listed no jobs; check --project-id / --organization-id"

@@ -215,11 +215,9 @@ class Syncer:
 
 #: The cyclic garbage collector's first threshold while a run goes (CPython's default is 700). A run
 #: allocates millions of short-lived objects (responses, payloads, models, rows) that reference
-#: counting frees; at 700 net allocations the collector still ran ~2,500 times in a cold sync of
-#: 20,000 jobs and took ~4 s of its ~22 s of client CPU, scanning the young pages again and again.
-#: At 20,000 it runs ~120 times (~0.15 s); the cyclic garbage it leaves for longer costs a few MB of
-#: peak RSS (105 MB at 10,000 jobs, 112 MB at 1M, against 98 MB; bench/README.md, "Client CPU cuts,
-#: round two").
+#: counting frees: at the default the collector scans the young ones again and again, for a sizeable
+#: share of a cold sync's CPU; the cyclic garbage it leaves for longer costs a few MB of peak RSS
+#: (bench/README.md, "Client CPU cuts, round two").
 GC_THRESHOLD = 20_000
 
 

@@ -1,8 +1,5 @@
-"""What a run's list requests are, as pure functions with no heavy import (issue 14, "Start fast"),
-and the limits the client and the prefetch share.
-
-The planner (``etl/sync.py``, ``etl/api.py``) and the start-up prefetch (``etl/prefetch.py``) both call
-these, so that the prefetch predicts the run's first list request by the same code that makes it.
+"""What a run's list requests are: the scopes a run walks, the list route of each source, and one
+page's query; pure functions, shared by the planner (``etl.run``) and the client.
 """
 
 from __future__ import annotations
@@ -12,14 +9,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Source = Literal["v1", "v2"]
-#: Statuses the client retries (connection errors and timeouts aside); the start-up prefetch drops an
-#: answer with one of them, and the run asks again as its first attempt, with its retries behind it.
+#: Statuses the client retries (connection errors and timeouts aside).
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
-#: A response body over this many bytes is not read (the client's ``UnusableBody``; the prefetch
-#: drops such an answer, and the run's own request meets the limit).
+#: A response body over this many bytes is not read (the client's ``UnusableBody``).
 MAX_BODY_BYTES = 32_000_000
 LIST_PATHS: dict[str, str] = {"v1": "/api/v1/classifier/jobs", "v2": "/api/v2/classify"}
-#: What every request carries besides the key (the run's client and the prefetch). Accept-Encoding
+#: What every request carries besides the key. Accept-Encoding
 #: names only what every path that reads a body decodes (aiohttp, and httpx whatever optional
 #: decoders are installed).
 BASE_HEADERS = {
@@ -58,7 +53,7 @@ def scope_source(option: str, chosen: str | None) -> Source:
 
 def resume_token(full_refresh: bool, stored: str | None) -> str | None:
     """The page token a sequential walk starts from: the scope's stored one (``etl_checkpoints``)
-    unless ``--full-refresh``; None is page 1 (``ScopePlans.sequential``, and the prefetch)."""
+    unless ``--full-refresh``; None is page 1 (``ScopePlans.sequential``)."""
     return None if full_refresh else stored
 
 

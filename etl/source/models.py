@@ -36,7 +36,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 #: The range of an ``Integer`` column on PostgreSQL (signed 32-bit).
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-#: Width of ``classify_jobs.lang`` (``String(16)``; ``classify_parsing_configs.lang`` before revision 0018).
+#: Width of ``classify_jobs.lang`` (``String(16)``).
 LANG_MAX_CHARS = 16
 
 #: What neither database stores in text: NUL, and UTF-16 surrogates (in a Python ``str`` they

@@ -83,10 +83,10 @@ def unseen_ids(conn: Connection, scope: str, walk_started_at: datetime) -> Any:
     """The ids of jobs this scope has listed but whose walk since ``walk_started_at`` has not.
 
     PostgreSQL: ``NOT EXISTS``, which it plans as a hash anti-join. ``NOT IN (subquery)`` is hashed
-    only while the walk's ids fit in ``work_mem`` (4 MB by default, ~100,000 ids); past that it is
-    compared row by row, quadratic: at 1M jobs the delete guard's count ran for over ten minutes
-    (3.7 s now). SQLite indexes an ``IN`` subquery's result itself, where a correlated ``NOT EXISTS``
-    would read every sighting for each job: ``NOT IN`` there. Sightings hold ids only (never null),
+    only while the walk's ids fit in ``work_mem``; past that it is compared row by row, quadratic
+    in the number of jobs (bench/README.md has the numbers at 1M). SQLite indexes an ``IN``
+    subquery's result itself, where a correlated ``NOT EXISTS`` would read every sighting for each
+    job: ``NOT IN`` there. Sightings hold ids only (never null),
     so the two mean the same."""
     s = etl_job_seen.c
     params: tuple[BindParameter[Any], ...] = (

@@ -34,11 +34,11 @@ from etl.warehouse.schema import (
 )
 from etl.warehouse.sql import among, insert_rows, upsert
 
-# A job's own child rows (its rules are a shared rule set: classify_rule_sets, revision 0016).
+# A job's own child rows (its rules are a shared rule set: classify_rule_sets).
 CHILD_TABLES = (classify_target_pages, classify_results)
 
 
-#: The parsing configuration's columns, on the job row since revision 0018.
+#: The parsing configuration's columns, on the job row.
 CONFIG_COLUMNS = ("lang", "max_pages", "target_pages", "target_pages_source")
 
 
@@ -73,7 +73,7 @@ def stored_state(conn: Connection, job_ids: Sequence[str]) -> dict[str, Stored]:
 
 def rule_set_digest(rules: Iterable[dict[str, Any]]) -> str:
     """A rule set's key: SHA-256 of ``[[type, description], ...]`` in position order, as compact
-    ASCII JSON (revision 0016 computes it the same way for the rules it moves)."""
+    ASCII JSON: the same list of rules gives the same key, whatever job carries it."""
     listed = [[r["type"], r["description"]] for r in sorted(rules, key=lambda r: r["position"])]
     return hashlib.sha256(jsontext.sorted_ascii(listed)).hexdigest()  # no keys to sort: the same text
 
@@ -132,11 +132,10 @@ def upsert_jobs(conn: Connection, jobs: Sequence[JobRows], stored: Collection[st
     bulk.
 
     The raw payloads of a job's row (``v1_raw``, ``v2_raw``) go to classify_job_payloads, as one
-    JSON value; the job row gets its rule and page counts (revision 0009), its rule_set_id (0016:
-    the set is written first if new), and its result's type and confidence and its parsing
-    configuration (0018). ``stored``: the ids of these jobs already in the database, read in this
-    transaction (None: any may be). Only their child rows can exist, so only theirs are deleted:
-    on a cold load that is two DELETE statements (and the triggers they fire) a page saved."""
+    JSON value; the job row gets its rule and page counts, its rule_set_id (the set is written
+    first if new), and its result's type and confidence and its parsing configuration. ``stored``:
+    the ids of these jobs already in the database, read in this transaction (None: any may be).
+    Only their child rows can exist, so only theirs are deleted: a cold load deletes nothing."""
     if not jobs:
         return
     rule_sets = store_rule_sets(conn, jobs)

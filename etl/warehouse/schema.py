@@ -2,8 +2,8 @@
 
 Table and column names are a contract analysts write SQL against; change them only with a new
 Alembic revision. All timestamps are timezone-aware UTC: ``timestamptz`` on PostgreSQL, ISO text
-with an explicit ``+00:00`` on SQLite (revision 0007). Credits are exact decimals. Raw API payloads
-are kept as JSON in ``classify_job_payloads`` (revision 0008, readable from SQL since 0019) so that
+with an explicit ``+00:00`` on SQLite. Credits are exact decimals. Raw API payloads are kept as
+JSON in ``classify_job_payloads`` (readable from SQL with ``->`` / ``->>``) so that
 a field the API adds later is never lost, and readable before a release maps it, without weighing
 on every scan of ``classify_jobs``.
 """
@@ -154,11 +154,11 @@ classify_jobs = Table(
     CheckConstraint(_in("hydration_status", HYDRATION_STATUSES), name="hydration_status"),
 )
 
-#: Relations that are views (revision 0016 on): readable like tables, not in ``metadata`` (which
+#: Relations that are views: readable like tables, not in ``metadata`` (which
 #: ``alembic check`` compares with the database's tables).
 views = MetaData()
 
-# A job's rules, as the API sent them: a view (0016) joining the job to its deduplicated rule set
+# A job's rules, as the API sent them: a view joining the job to its deduplicated rule set
 # (classify_rule_sets / classify_rule_set_rules below); same name, columns and rows as the table
 # it replaced.
 classify_rules = Table(
@@ -170,7 +170,7 @@ classify_rules = Table(
     Column("description", Text, nullable=False),
 )
 
-# A job's parsing configuration: a view (0018) over the job row's columns of the same names
+# A job's parsing configuration: a view over the job row's columns of the same names
 # (classify_jobs.parsing_configured says the job has one); same name, columns and rows as the
 # table it replaced.
 classify_parsing_configs = Table(
@@ -237,7 +237,7 @@ etl_checkpoints = Table(
     Column("updated_at", _utc(), nullable=False),
 )
 
-# -- revision 0002: reliability -------------------------------------------------------------------
+# -- reliability -----------------------------------------------------------------------------------------
 
 classify_jobs.append_column(Column("deleted_at", _utc(), index=True))
 
@@ -265,8 +265,8 @@ etl_quarantine = Table(
 etl_job_seen = Table(
     "etl_job_seen",
     metadata,
-    # Which scopes have listed each job (revision 0012: written once, when a scope first lists it;
-    # before, last_seen_at was rewritten on every walk). What one walk listed is in
+    # Which scopes have listed each job (written once, when a scope first lists it, so that a walk
+    # that lists nothing new writes nothing here). What one walk listed is in
     # etl_walk_sightings; a job of the scope absent from a complete walk's sightings is deleted.
     Column("scope", String, primary_key=True),
     Column("job_id", String, primary_key=True),
@@ -276,14 +276,14 @@ etl_job_seen = Table(
 etl_sync_runs.append_column(Column("jobs_quarantined", Integer, nullable=False, server_default="0"))
 etl_sync_runs.append_column(Column("jobs_deleted", Integer, nullable=False, server_default="0"))
 
-# -- revision 0003: classification history -------------------------------------------------------
+# -- classification history ------------------------------------------------------------------------------
 
 classify_job_history = Table(
     "classify_job_history",
     metadata,
     # One row per observed version of a job's outcome (status, result type, confidence, error),
     # valid from when the API says it changed until the next version (NULL: current). "As of"
-    # queries are a BETWEEN; "what changed" reads each row's predecessor columns (revision 0017).
+    # queries are a BETWEEN; "what changed" reads each row's predecessor columns.
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job_id", String, ForeignKey("classify_jobs.id", ondelete="CASCADE"), nullable=False),
     Column("valid_from", _utc(), nullable=False),
@@ -297,7 +297,7 @@ classify_job_history = Table(
     Index("ix_classify_job_history_job_id_valid_from", "job_id", "valid_from"),
 )
 
-# -- revision 0004: list source per scope ---------------------------------------------------------
+# -- list source per scope -------------------------------------------------------------------------------
 
 etl_scope_sources = Table(
     "etl_scope_sources",
@@ -310,7 +310,7 @@ etl_scope_sources = Table(
     CheckConstraint("list_source IN ('v1', 'v2')", name="list_source"),
 )
 
-# -- revision 0008: raw payloads out of the hot row (0019: as JSON) -------------------------------
+# -- raw payloads out of the hot row ---------------------------------------------------------------------
 
 classify_job_payloads = Table(
     "classify_job_payloads",
@@ -325,7 +325,7 @@ classify_job_payloads = Table(
     Column("raw", JsonOrNull, nullable=False),
 )
 
-# -- revision 0009: per-job rule and page counts --------------------------------------------------
+# -- per-job rule and page counts ------------------------------------------------------------------
 
 # Derived from the job's classify_rules / classify_target_pages rows, written with them by
 # load.upsert_jobs, so that the current-state view reads them per row instead of aggregating the
@@ -334,7 +334,7 @@ classify_jobs.append_column(Column("rule_count", Integer, nullable=False, server
 classify_jobs.append_column(Column("rule_types", Text))
 classify_jobs.append_column(Column("target_page_count", Integer, nullable=False, server_default="0"))
 
-# -- revision 0010: rule match statistics ---------------------------------------------------------
+# -- rule match statistics -------------------------------------------------------------------------------
 
 classify_rule_stats = Table(
     "classify_rule_stats",
@@ -348,12 +348,12 @@ classify_rule_stats = Table(
     Column("confidence_sum", Numeric(asdecimal=False), nullable=False, server_default="0"),
 )
 
-# -- revision 0011: indexes for the analysts' queries ---------------------------------------------
-# Expression indexes (the UTC day) are in the revision only: autogenerate cannot compare them.
+# -- indexes for the analysts' queries -------------------------------------------------------------------
+# Expression indexes (the UTC day) are in the migrations only: autogenerate cannot compare them.
 
 Index("ix_classify_jobs_updated_at", classify_jobs.c.updated_at)
-# (0011 also indexed (project_id, created_at); 0016 dropped it: project_id's own index and
-# created_at's serve the same queries, bitmap-ANDed, for a tenth of its bytes.)
+# No (project_id, created_at) index: project_id's own index and created_at's serve the same
+# queries, bitmap-ANDed, for a tenth of its bytes.
 # Partial indexes that answer classify_hydration_health's counts (their predicates are the view's).
 LIVE_NOT_HYDRATED = "deleted_at IS NULL AND hydration_status IN ('not_found', 'failed', 'pending')"
 LIVE_OUTDATED = (
@@ -375,7 +375,7 @@ Index(
     postgresql_where=text("valid_to IS NOT NULL"),
 )
 
-# -- revision 0012: what each walk listed ---------------------------------------------------------
+# -- what each walk listed -------------------------------------------------------------------------------
 
 etl_walk_sightings = Table(
     "etl_walk_sightings",
@@ -389,7 +389,7 @@ etl_walk_sightings = Table(
     Index("ix_etl_walk_sightings_scope_seen_at", "scope", "seen_at"),
 )
 
-# -- revision 0013: the v2 walk plan ---------------------------------------------------------------
+# -- the v2 walk plan ------------------------------------------------------------------------------------
 
 # Fingerprint of the v2 list item as served: notices a listed change that did not move updated_at
 # (the v1 path has v1_hash). A body fetched with expand=usage does not change it.
@@ -424,7 +424,7 @@ etl_walk_windows = Table(
 etl_sync_runs.append_column(Column("run_kind", String(32)))
 etl_sync_runs.append_column(Column("details", JsonType))
 
-# -- revision 0015: summaries for the whole-table reports -----------------------------------------
+# -- summaries for the whole-table reports ---------------------------------------------------------
 
 classify_daily_stats = Table(
     "classify_daily_stats",
@@ -448,7 +448,7 @@ classify_daily_stats = Table(
 )
 
 # The views filter on (project_id, NULLIF(day, '0001-01-01')): the expression index
-# ix_classify_daily_stats_project_id_day, defined by revision 0015 only (migrations/env.py).
+# ix_classify_daily_stats_project_id_day, defined by the migrations only (migrations/env.py).
 
 classify_page_stats = Table(
     "classify_page_stats",
@@ -460,9 +460,9 @@ classify_page_stats = Table(
 )
 # "Jobs scoped to some pages", in the report's order: ix_classify_jobs_live_scoped on
 # (target_page_count DESC) WHERE deleted_at IS NULL AND target_page_count > 0, defined by the
-# revision only (migrations/env.py: autogenerate compares a DESC column poorly).
+# migrations only (migrations/env.py: autogenerate compares a DESC column poorly).
 
-# -- revision 0016: rule sets, stored once -------------------------------------------------------
+# -- rule sets, stored once ------------------------------------------------------------------------------
 
 classify_rule_sets = Table(
     "classify_rule_sets",
@@ -486,7 +486,7 @@ classify_rule_set_rules = Table(
 # loader writes the set before the job.
 classify_jobs.append_column(Column("rule_set_id", Integer, index=True))
 
-# -- revision 0017: history rows carry their predecessor ------------------------------------------
+# -- history rows carry their predecessor ----------------------------------------------------------------
 
 # ``version``: 1 for a job's first observed version, then 2, 3, ...; ``previous_result_type`` and
 # ``previous_confidence``: those of the version this row replaced (NULL for version 1).
@@ -505,14 +505,14 @@ Index(
     postgresql_where=text(HISTORY_TYPE_CHANGED),
 )
 
-# -- revision 0018: dashboards driven by indexes ---------------------------------------------------
+# -- dashboards driven by indexes ------------------------------------------------------------------------
 
 # Copies of the job's classify_results.type and .confidence (NULL without a result), written by the
 # loader with the result row: classify_jobs_current reads them from the job row, so that a filter
 # on a document type or a confidence is answered by classify_jobs' own indexes.
 classify_jobs.append_column(Column("result_type", String))
 classify_jobs.append_column(Column("confidence", Float))
-# The job's parsing configuration (revision 0018: a child table before), as the API sent it:
+# The job's parsing configuration, as the API sent it:
 # ``parsing_configured`` is true when the job has one, even with every field null.
 classify_jobs.append_column(Column("parsing_configured", Boolean, nullable=False, server_default=false()))
 classify_jobs.append_column(Column("lang", String(16)))
@@ -542,7 +542,7 @@ Index(
     sqlite_where=text(LIVE),
 )
 
-# -- revision 0019: fields the API sent that no column maps ---------------------------------------
+# -- fields the API sent that no column maps -------------------------------------------------------------
 
 etl_unmapped_fields = Table(
     "etl_unmapped_fields",
