@@ -2,14 +2,11 @@
 
 A tiny HTTP server on loopback notes when the first request arrives and answers every v1 list request
 with an empty, final page; ``classify-etl sync`` is started against it (schema already at head, so no
-Alembic) and runs to its end. The server counts the list requests of each run: one means the run used
-the answer of its start-up prefetch (``etl.prefetch``) for its first page; two, that it asked again.
-The median of ``--runs`` runs is printed, with ``--help``'s wall time measured the same way. SQLite
-always; PostgreSQL too when ``--pg-url`` or ``CLASSIFY_ETL_TEST_PG_URL`` gives an admin URL (a database
-is created for the measure and dropped after), with its start hint (``etl.prefetch``: the state the
-last run left, so that psycopg is not imported before the request) and without it. Each measure's runs
-talk to one API address, after one run that is not counted (it leaves the hint); hints are written in
-a temporary ``XDG_CACHE_HOME``.
+Alembic) and runs to its end. The server counts the list requests of each run (one each: a run asks
+for its first page once). The median of ``--runs`` runs is printed, with ``--help``'s wall time
+measured the same way. SQLite always; PostgreSQL too when ``--pg-url`` or ``CLASSIFY_ETL_TEST_PG_URL``
+gives an admin URL (a database is created for the measure and dropped after). Each measure's runs talk
+to one API address, after one run that is not counted (it migrates).
 
     .venv/bin/python bench/startup.py --runs 7
 """
@@ -67,7 +64,7 @@ class TinyApi:
 
 
 def first_request(url_db: str, env: dict[str, str], api: TinyApi) -> tuple[float, bool]:
-    """(ms from process start to the first request, whether the run used that request's answer)."""
+    """(ms from process start to the first request, whether the run sent exactly one list request)."""
     api.arrived.clear()
     started = time.perf_counter()
     proc = subprocess.run(
@@ -119,7 +116,7 @@ def pg_database(admin_url: str) -> Iterator[str]:
 
 def measure(url_db: str, env: dict[str, str], runs: int) -> tuple[list[float], int]:
     """``runs`` syncs against one API address (as cron's are), after one that is not counted: it
-    migrates, and on PostgreSQL leaves the start hint the next runs use (unless turned off in ``env``)."""
+    migrates."""
     subprocess.run(
         [sys.executable, "-m", "etl", "migrate", "--database-url", url_db],
         env=env, check=True, stdout=subprocess.DEVNULL, cwd=ROOT,
@@ -142,7 +139,6 @@ def main() -> None:
     env["LLAMA_CLOUD_API_KEY"] = "bench-key"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        env["XDG_CACHE_HOME"] = tmp  # the start hints of these runs, not the user's
         rows.append(
             (
                 "process start → first API request (sync, SQLite at head)",
@@ -153,20 +149,13 @@ def main() -> None:
             with pg_database(args.pg_url) as url_db:
                 rows.append(
                     (
-                        "process start → first API request (sync, PostgreSQL at head, start hint)",
+                        "process start → first API request (sync, PostgreSQL at head)",
                         *measure(url_db, env, args.runs),
-                    )
-                )
-            with pg_database(args.pg_url) as url_db:
-                rows.append(
-                    (
-                        "… PostgreSQL, no hint (`CLASSIFY_ETL_NO_START_HINT=1`: reads with psycopg)",
-                        *measure(url_db, {**env, "CLASSIFY_ETL_NO_START_HINT": "1"}, args.runs),
                     )
                 )
     helps = [help_ms(env) for _ in range(args.runs)]
     print(f"load average before: {os.getloadavg()[0]:.2f}\n")
-    print("| measure | median ms | min ms | runs | first page's answer used |\n|---|--:|--:|--:|--:|")
+    print("| measure | median ms | min ms | runs | list requests = runs |\n|---|--:|--:|--:|--:|")
     for name, values, used in rows:
         median, low = statistics.median(values), min(values)
         print(f"| {name} | {median:.0f} | {low:.0f} | {args.runs} | {used}/{args.runs} |")
