@@ -325,7 +325,6 @@ def api_factory(settings: Settings, prefetched: Prefetch | None = None) -> Calla
             max_connections=settings.concurrency + 2,
             verify=settings.verify_tls,
         )
-        api.prefetched = prefetched
         return api
 
     return make
