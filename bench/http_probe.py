@@ -1,8 +1,8 @@
 """HTTP ceilings: walk the v1 list and GET every job with ``--concurrency`` requests in flight, JSON
 decoded, and nothing else (no database, no validation, no rows). Prints a JSON summary on stdout.
 
-``--client etl``: classify-etl's own client (``etl.api.ClassifyApi``: GETs on an aiohttp session, httpx's
-query encoding and errors, tenacity retries), on the loader's event loop (uvloop's) with its collector
+``--client etl``: classify-etl's own client (``etl.api.ClassifyApi``: httpx requests on an aiohttp-backed
+transport, tenacity retries), on the loader's event loop (uvloop's) with its collector
 setting. What it reaches
 is the most the loader can reach with that client here; the gap to the loader is the loader's own cost.
 ``--client aiohttp``: a bare ``aiohttp.ClientSession`` on asyncio's own loop, as anyone would write it:

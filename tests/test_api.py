@@ -20,12 +20,11 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def run(handler: Handler, call: Callable[[ClassifyApi], Any], **kw: Any) -> tuple[Any, ClassifyApi]:
     async def main() -> tuple[Any, ClassifyApi]:
         api = ClassifyApi(
-            base_url="http://api.test",
+            **{"base_url": "http://api.test", **kw},
             api_key=KEY,
             transport=httpx.MockTransport(handler),
             backoff_initial=0.001,
             backoff_max=0.002,
-            **kw,
         )
         async with api:
             return await call(api), api
@@ -240,23 +239,33 @@ AWKWARD_IDS = ["cj-1", "..", ".", "a/b", "a b", "ü-日本", "%2E", "?#&=", "a;b
 @pytest.mark.parametrize(
     "base", ["http://api.test", "https://api.cloud.llamaindex.ai", "http://h:8080/pre/fix"]
 )
-def test_urls_made_without_parsing_are_the_parsed_urls(base: str) -> None:
-    """_url_maker swaps path and query into the base URL's parse instead of parsing each URL:
-    for every awkward job id and query, the URL is the one httpx's parser makes of the text."""
-    from etl.source.client import _url_maker
+def test_urls_sent_are_the_parsed_urls(base: str) -> None:
+    """For every awkward job id and query, the URL the transport gets is the one httpx's parser
+    makes of the text: the base URL's prefix kept, the id one opaque segment, nothing decoded."""
+    seen: list[httpx.Request] = []
 
-    make = _url_maker(base)
-    assert make.__name__ == "replaced", "the fast path is in use with this httpx"
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404, json={"detail": "no"})
+
     for job_id in AWKWARD_IDS:
         path = "/api/v2/classify/" + quote_id(job_id)
-        queries = [""]
+        queries: list[list[tuple[str, str]]] = [[]]
         if job_id.isprintable() and "\ud800" not in job_id:  # a project id is text a shell can pass
-            queries.append(str(httpx.QueryParams([("project_id", job_id), ("expand", "usage")])))
+            queries.append([("project_id", job_id)])
         for query in queries:
-            fast = make(path, query)
-            slow = httpx.URL(base + path + ("?" + query if query else ""))
-            seen = [(u, str(u), u.raw_path, u.host, u.port) for u in (fast, slow)]
-            assert seen[0] == seen[1], job_id
+            seen.clear()
+            run(handler, lambda api, q=query, j=job_id: api.get_job(j, q, usage=False), base_url=base)
+            text = str(httpx.QueryParams(query))
+            want = httpx.URL(base + path + ("?" + text if text else ""))
+            got = seen[0].url
+            assert (got, str(got), got.raw_path, got.host, got.port) == (
+                want,
+                str(want),
+                want.raw_path,
+                want.host,
+                want.port,
+            ), job_id
 
 
 def test_the_requests_sent_carry_the_clients_headers_and_timeouts() -> None:
@@ -315,18 +324,24 @@ def test_bodies_read_as_json_reads_them(text: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "retried"),
     [
-        [],
-        [("Content-Length", "12"), ("X-Should-Retry", "TRUE")],
-        [("x-should-retry", "false"), ("X-SHOULD-RETRY", "true"), ("content-length", "3")],
-        [("Content-Length", "1"), ("Content-Length", "2"), ("X-Should-Retry-After", "x"), ("Accept", "a")],
+        ([], True),
+        ([("X-Should-Retry", "FALSE")], False),
+        ([("x-should-retry", "false"), ("X-SHOULD-RETRY", "true")], True),  # "false, true": no flag
+        ([("Content-Length", "1"), ("Content-Length", "2"), ("X-Should-Retry-After", "x")], True),
     ],
 )
-def test_the_two_headers_the_client_reads_are_read_as_httpx_does(headers: list[tuple[str, str]]) -> None:
-    from etl.source.client import _two_headers
-
-    response = httpx.Response(200, headers=headers)
-    should, length = _two_headers(response.headers.raw)
-    assert should.decode() == response.headers.get("x-should-retry", "").lower()
-    assert length.decode() == response.headers.get("content-length", "")
+def test_x_should_retry_is_read_as_httpx_joins_it(headers: list[tuple[str, str]], retried: bool) -> None:
+    """A 503 is retried unless ``x-should-retry: false``, in any case; a repeated header is joined
+    (``"false, true"``), which is no flag, so the status decides."""
+    handler, seen = sequence(
+        httpx.Response(503, headers=headers, content=b"{}"), httpx.Response(200, json={"id": "j"})
+    )
+    if retried:
+        got, _ = run(handler, lambda api: api.get_job("j", {}), max_retries=1)
+        assert got.status == "ok" and len(seen) == 2
+    else:
+        with pytest.raises(FatalApiError, match="HTTP 503"):
+            run(handler, lambda api: api.get_job("j", {}), max_retries=1)
+        assert len(seen) == 1

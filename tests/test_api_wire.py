@@ -1,4 +1,4 @@
-"""The client's own HTTP path (``etl.api.AiohttpGets``: GETs straight on aiohttp) against a real
+"""The client's own HTTP path (httpx on ``etl.source.transport.AiohttpTransport``) against a real
 server on loopback: what it sends, bodies encoded as a real service may encode them, and the size
 cap counted on the decoded body."""
 
@@ -59,6 +59,24 @@ def test_a_get_sends_the_key_the_headers_and_the_path_as_encoded() -> None:
     assert request.headers["Accept"] == "application/json"
     assert request.headers["Accept-Encoding"] == "gzip, deflate"
     assert request.headers["User-Agent"] == "classify-etl"
+
+
+@pytest.mark.parametrize(
+    ("job_id", "sent"),
+    [("..", "%2E%2E"), (".", "%2E"), ("a;b", "a%3Bb"), ("%2E", "%252E"), ("a/b", "a%2Fb")],
+)
+def test_a_job_id_reaches_the_server_as_one_encoded_segment(job_id: str, sent: str) -> None:
+    """aiohttp would decode ``%2E`` and resolve dot segments of a URL given as text (``..`` would
+    ask for ``/api/v2``): the transport sends the path exactly as encoded."""
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.raw_path)
+        return web.json_response({**JOB, "id": job_id})
+
+    got = serve(handler, lambda api: api.get_job(job_id, {}, usage=False))
+    assert got.status == "ok"
+    assert seen == [f"/api/v2/classify/{sent}"]
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,8 @@ It knows no database. Retries use tenacity with the official client's policy as 
 connection errors, timeouts, 408, 409, 429 and 5xx are retried with exponential backoff and
 jitter (0.5 s → 8 s), ``retry-after-ms`` / ``Retry-After`` are honoured when 0 < wait ≤ 60 s,
 and ``x-should-retry: true|false`` overrides the status code. A body that is not JSON is
-retried too. By default the GETs go straight to an aiohttp session (``AiohttpGets``: aiohttp is
-the fastest client on this hardware, see PERF-NOTES; httpx's request and response objects around it
-cost a fifth of a cold sync's CPU), with httpx's exceptions, query encoding and URLs. An httpx
-transport can be handed in instead: tests use ``httpx.MockTransport``.
+retried too. Requests are httpx's, sent on an httpx transport: by default an aiohttp connection
+pool (``etl.source.transport``); tests hand in ``httpx.MockTransport`` as ``transport``.
 """
 
 from __future__ import annotations
@@ -19,9 +17,9 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn, Protocol
+from typing import Any, Literal, NoReturn
 
 import httpx
 import orjson
@@ -44,6 +42,7 @@ from etl.errors import (
 )
 from etl.source.lists import BASE_HEADERS, LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
 from etl.source.models import Page
+from etl.source.transport import AiohttpTransport
 
 #: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
 #: than any payload ``etl.normalize`` accepts (``MAX_DEPTH``, 200) plus a list page's envelope, so
@@ -114,25 +113,16 @@ class Fetched:
     reason: str | None = None
 
 
-def _two_headers(raw_headers: Sequence[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
-    """(x-should-retry lower-cased, content-length) as sent, b"" when absent: one pass over the raw
-    headers (httpx's ``headers.get`` decodes and scans them for each name: ~1% of a cold sync's CPU).
-    A repeated header counts as httpx joins it: ``"a, b"`` (which is then no number and no flag)."""
-    should, length = [], []
-    for name, value in raw_headers:
-        if len(name) == 14 and name.lower() == b"content-length":
-            length.append(value)
-        elif len(name) == 14 and name.lower() == b"x-should-retry":
-            should.append(value.lower())
-    return b", ".join(should), b", ".join(length)
-
-
-async def _read_capped(chunks: AsyncIterable[bytes], cap: int) -> bytes | None:
-    """A body's (decoded) chunks joined, or None as soon as they pass ``cap`` bytes (an endless body
-    is not read to its end). A declared content-length over ``cap`` is the caller's to refuse first."""
+async def _read_capped(response: httpx.Response, cap: int) -> bytes | None:
+    """The body, decoded, or None if it is over ``cap`` bytes: refused by its declared length
+    before a byte is read, else as soon as the decoded chunks pass ``cap`` (an endless body or a
+    small gzip that decodes to gigabytes is not read to its end)."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > cap:
+        return None
     parts: list[bytes] = []
     size = 0
-    async for chunk in chunks:
+    async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > cap:
             return None
@@ -250,181 +240,6 @@ def _detail(content: bytes) -> str:
     return str(body)[:200]
 
 
-def _aiohttp_error(exc: Exception) -> Exception:
-    """aiohttp's exception as the httpx one the retry policy knows (httpx-aiohttp's own mapping);
-    anything it does not map is returned as it is."""
-    from httpx_aiohttp.transport import AIOHTTP_EXC_MAP
-
-    mapped: type[Exception] | None = None
-    for from_exc, to_exc in AIOHTTP_EXC_MAP.items():
-        if isinstance(exc, from_exc) and (mapped is None or issubclass(to_exc, mapped)):
-            mapped = to_exc
-    return mapped(str(exc)) if mapped is not None else exc
-
-
-class _Reply(Protocol):
-    """A response whose body is still to be read: status, headers, ``read(cap)``, ``close()``."""
-
-    status: int
-    raw_headers: Sequence[tuple[bytes, bytes]]
-    headers: Mapping[str, str]
-
-    async def read(self, cap: int, length: bytes) -> bytes | None: ...
-
-    async def close(self) -> None: ...
-
-
-class _HttpxReply:
-    """A response from an httpx transport (one handed in: tests, or the prefetched answer)."""
-
-    __slots__ = ("_response", "headers", "raw_headers", "status")
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self.status = response.status_code
-        self.headers: Mapping[str, str] = response.headers
-        self.raw_headers: Sequence[tuple[bytes, bytes]] = response.headers.raw
-
-    async def read(self, cap: int, length: bytes) -> bytes | None:
-        if length.isdigit() and int(length) > cap:
-            return None
-        return await _read_capped(self._response.aiter_bytes(), cap)
-
-    async def close(self) -> None:
-        await self._response.aclose()
-
-
-class _AiohttpReply:
-    """A response straight from aiohttp: its body decoded (gzip, deflate) and capped as httpx's."""
-
-    __slots__ = ("_response", "headers", "raw_headers", "status")
-
-    def __init__(self, response: Any) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers: Mapping[str, str] = response.headers
-        self.raw_headers: Sequence[tuple[bytes, bytes]] = response.raw_headers
-
-    async def read(self, cap: int, length: bytes) -> bytes | None:
-        response = self._response
-        try:
-            if length.isdigit():
-                if int(length) > cap:
-                    return None
-                if "Content-Encoding" not in response.headers:  # the length is the body's: read it
-                    return await response.read()  # type: ignore[no-any-return]
-            # An encoded or unsized body: counted as it is decoded.
-            return await _read_capped(response.content.iter_chunked(1 << 16), cap)
-        except Exception as exc:
-            raise _aiohttp_error(exc) from exc
-
-    async def close(self) -> None:
-        self._response.release()
-
-
-class AiohttpGets:
-    """GETs straight on one aiohttp session, without httpx's request and response objects.
-
-    Going through httpx (``httpx-aiohttp``'s transport) cost a fifth of a cold sync's client CPU:
-    an ``httpx.Request`` per GET, the transport rebuilding aiohttp's headers and timeout from it,
-    an ``httpx.Response`` with its headers parsed again, and the body through two stream layers.
-    Here the headers and timeouts are the session's, set once; errors are mapped to httpx's, so
-    the retry policy sees the same exceptions. Each request target goes as encoded
-    (``yarl.URL(..., encoded=True)``): aiohttp would otherwise decode ``%2E`` and resolve dot
-    segments (a job id ``..`` would request ``/api/v2``) and decode ``%3B``; job ids are opaque."""
-
-    def __init__(
-        self, *, headers: Mapping[str, str], timeout: httpx.Timeout, limits: httpx.Limits, verify: bool
-    ) -> None:
-        # Imported now, not at the first GET: a run whose first list pages were prefetched would
-        # otherwise import aiohttp (~120 ms) between the last prefetched page and its own first
-        # request, with no list request in flight.
-        import aiohttp  # noqa: F401
-        import yarl  # noqa: F401
-
-        self._headers = dict(headers)
-        self._timeout = timeout
-        self._limits = limits
-        self._ssl = httpx.create_ssl_context(verify=verify)
-        self._session: Any = None
-
-    async def get(self, url: str) -> _AiohttpReply:
-        import aiohttp
-        import yarl
-
-        session = self._session
-        if session is None:  # made in the event loop that uses it
-            session = self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self._limits.max_connections or 100,
-                    keepalive_timeout=self._limits.keepalive_expiry,
-                    ssl=self._ssl,
-                ),
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=self._timeout.connect,
-                    sock_read=self._timeout.read,
-                    connect=self._timeout.pool,
-                ),
-            )
-        try:
-            response = await session.request("GET", yarl.URL(url, encoded=True), allow_redirects=False)
-        except Exception as exc:
-            raise _aiohttp_error(exc) from exc
-        return _AiohttpReply(response)
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-
-def _url_maker(base_url: str) -> Callable[[str, str], httpx.URL]:
-    """``(path, query) → httpx.URL`` of ``base_url + path + "?" + query``, both already encoded.
-
-    httpx parses every URL it is given (~30 µs here, a twentieth of a request's client CPU);
-    the base URL is parsed once and each request's URL is that parse with its path and query
-    replaced. That reaches into httpx's parse result, so it is used only if it gives the very URL
-    the public parser does for a probe; otherwise (a future httpx) every URL is parsed."""
-    base = httpx.URL(base_url)
-    ref = getattr(base, "_uri_reference", None)
-    prefix = base.raw_path.decode("ascii").split("?")[0].rstrip("/")
-
-    def parsed(path: str, query: str) -> httpx.URL:
-        return httpx.URL(base_url + path + ("?" + query if query else ""))
-
-    def replaced(path: str, query: str) -> httpx.URL:
-        url = httpx.URL.__new__(httpx.URL)
-        url._uri_reference = ref._replace(path=prefix + path, query=query or None)  # type: ignore[union-attr]
-        return url
-
-    try:
-        for probe in (("/api/v2/classify/a%2E%2E%3Bb", "project_id=p%201&expand=usage"), ("/x", "")):
-            fast, slow = replaced(*probe), parsed(*probe)
-            if fast != slow or str(fast) != str(slow) or fast.raw_path != slow.raw_path:
-                return parsed
-    except Exception:  # noqa: BLE001 - any difference in httpx's internals means: parse
-        return parsed
-    return replaced
-
-
-def _url_text_maker(base_url: str, make: Callable[[str, str], httpx.URL]) -> Callable[[str, str], str]:
-    """``(path, query) → str(make(path, query))`` by concatenation: the base URL's origin as httpx
-    writes it, its path prefix, the path and the query (both already encoded). Checked against
-    ``make`` on probes; where it differs, every URL is made and written out."""
-    base = httpx.URL(base_url)
-    origin = str(base.copy_with(path="", query=None, fragment=None))
-    prefix = base.raw_path.decode("ascii").split("?")[0].rstrip("/")
-
-    def joined(path: str, query: str) -> str:
-        return origin + prefix + path + ("?" + query if query else "")
-
-    def written(path: str, query: str) -> str:
-        return str(make(path, query))
-
-    probes = (("/api/v2/classify/a%2E%2E%3Bb", "project_id=p%201&expand=usage"), ("/x", ""))
-    return joined if all(joined(*probe) == written(*probe) for probe in probes) else written
-
-
 class ClassifyApi:
     """Async client for ``/api/v1/classifier/jobs``, ``/api/v2/classify`` and ``/api/v2/classify/{id}``."""
 
@@ -445,34 +260,18 @@ class ClassifyApi:
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.stats = RequestStats()
-        #: The v2 GETs' encoded query strings by their parameters (list pages each have a token: not kept).
-        self._queries: dict[tuple[tuple[str, Any], ...], str] = {}
         #: Cleared for the run when the service rejects ``expand=usage``.
         self.expand_usage = True
         # 0.5 s, 1, 2, 4, 8 (capped), each plus up to 0.5 s of jitter so clients do not retry in step.
         self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
             0, backoff_initial
         )
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        timeout = httpx.Timeout(request_timeout, connect=connect_timeout)
-        headers = {**BASE_HEADERS, "Authorization": f"Bearer {api_key}"}
-        self._url = _url_maker(self.base_url)
-        self._url_text = _url_text_maker(self.base_url, self._url)
-        #: The default: GETs straight on aiohttp (``AiohttpGets``). A transport handed in (tests:
-        #: ``httpx.MockTransport``) gets ``httpx.Request``s with the same headers and timeouts.
-        self._gets: AiohttpGets | None = None
-        self._client: httpx.AsyncClient | None = None
-        if transport is None:
-            self._gets = AiohttpGets(headers=headers, timeout=timeout, limits=limits, verify=verify)
-        else:
-            # No base_url: each request is built with an absolute URL (see _request).
-            self._client = httpx.AsyncClient(
-                transport=transport, headers=headers, timeout=timeout, limits=limits, verify=verify
-            )
-            self._transport = transport
-        # What a client's build_request puts in every request, computed once (see _request).
-        self._headers = httpx.Headers(headers)
-        self._extensions = {"timeout": timeout.as_dict()}
+        #: httpx's transport API is the one way requests go: aiohttp's pool here, a mock in tests.
+        #: No ``httpx.AsyncClient`` around it: its send adds cookie jars, auth flows and redirects,
+        #: none of which this API uses, at a cost per response comparable to the request itself.
+        self._transport = transport or AiohttpTransport(max_connections=max_connections, verify=verify)
+        self._headers = httpx.Headers({**BASE_HEADERS, "Authorization": f"Bearer {api_key}"})
+        self._extensions = {"timeout": httpx.Timeout(request_timeout, connect=connect_timeout).as_dict()}
 
     async def __aenter__(self) -> ClassifyApi:
         return self
@@ -481,10 +280,7 @@ class ClassifyApi:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-        if self._gets is not None:
-            await self._gets.aclose()
+        await self._transport.aclose()
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -528,30 +324,23 @@ class ClassifyApi:
 
     async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         self.stats.count(endpoint)
-        # The query encoded by httpx, once per distinct set (the v2 GETs of a scope share theirs),
-        # and the URL made without parsing it again (see _url_maker): building a request through
-        # the client, which merges params into a parsed URL, cost ~150 µs of CPU a request here.
-        query = ""
-        if params:
-            key = tuple(params)
-            query = self._queries.get(key) or ""
-            if not query:
-                query = str(httpx.QueryParams(params))
-                if endpoint == "v2_get":
-                    self._queries[key] = query
-        reply = await self._send(endpoint, path, query)
+        # The path is already encoded (``quote_id``): httpx sends it as it is.
+        query = str(httpx.QueryParams(params))
+        url = self.base_url + path + ("?" + query if query else "")
+        request = httpx.Request("GET", url, headers=self._headers, extensions=self._extensions)
+        response = await self._transport.handle_async_request(request)
         try:
-            status = reply.status
-            should, length = _two_headers(reply.raw_headers)
-            if should == b"true" or (should != b"false" and status in RETRY_STATUSES):
+            status = response.status_code
+            should = response.headers.get("x-should-retry", "").lower()
+            if should == "true" or (should != "false" and status in RETRY_STATUSES):
                 raise _Retryable(
-                    f"HTTP {status}: {_detail(await reply.read(64_000, length) or b'')}",
+                    f"HTTP {status}: {_detail(await _read_capped(response, 64_000) or b'')}",
                     status=status,
-                    wait_s=retry_after_seconds(reply.headers),
+                    wait_s=retry_after_seconds(response.headers),
                 )
-            content = await reply.read(MAX_BODY_BYTES, length)
+            content = await _read_capped(response, MAX_BODY_BYTES)
         finally:
-            await reply.close()
+            await response.aclose()
         if content is None:
             raise UnusableBody(f"{path}: HTTP {status} with a body over {MAX_BODY_BYTES // 1_000_000} MB")
         try:
@@ -563,21 +352,6 @@ class ClassifyApi:
                 raise _Retryable(f"HTTP {status} with a body that is not JSON", status=status) from None
             body = {"detail": content[:200].decode("utf-8", "replace")}
         return status, body
-
-    async def _send(self, endpoint: str, path: str, query: str) -> _Reply:
-        """The answer's status and headers (its body still to be read): for a list page, the
-        prefetched answer if this is the next request the prefetch sent; else a GET on aiohttp or on
-        the transport handed in. The first list request that is not the prefetch's ends its use."""
-        if self._gets is not None:
-            return await self._gets.get(self._url_text(path, query))
-        return _HttpxReply(await self._transport.handle_async_request(self._request(path, query)))
-
-    def _request(self, path: str, query: str) -> httpx.Request:
-        """The request an httpx client would build, built directly: the client's send wraps every
-        response for cookies (a urllib request and response per response), auth flows and
-        redirects, none of which this API uses (a bearer key; redirects are not followed)."""
-        url = self._url(path, query)
-        return httpx.Request("GET", url, headers=self._headers, extensions=self._extensions)
 
     async def list_page(
         self,
