@@ -106,6 +106,10 @@ def _int_range(lo: int, hi: int | None = None) -> Callable[[Any], int]:
     return parse
 
 
+def _optional_count(value: Any) -> int | None:
+    return None if value is None else _int_range(1)(value)
+
+
 def _positive_float(value: Any) -> float:
     try:
         number = float(value)
@@ -307,6 +311,13 @@ class Settings:
     )
     request_timeout: float = setting(
         60.0, "Read timeout per request, seconds (connect timeout 5 s).", _positive_float, shown_default="60"
+    )
+    max_requests_per_minute: int | None = setting(
+        None,
+        "The API plan's request budget: never more than N requests in any minute (all endpoints, "
+        "retries included).",
+        _optional_count,
+        metavar="N",
     )
     insecure: bool = setting(
         False, "Do not verify TLS certificates (never in production).", _bool, kind="flag"

@@ -11,7 +11,8 @@ The exit code each one ends ``classify-etl`` with (``etl/cli/errors.py``; docs/o
         ├── AuthError          401/403: wrong key or region (a configuration problem: exit 2)
         ├── PageTokenRejected  an expired/garbage page token: restart the walk
         ├── ListRouteGone      the v1 list route is retired (404/405/410): switch source
-        └── FatalApiError      retries exhausted, or an answer we cannot use
+        ├── FatalApiError      retries exhausted, or an answer we cannot use
+        └── Throttled          only 429s for the request timeout: the run ends, checkpoint kept
 
 A run that completes but quarantined records or could not hydrate some jobs exits 3; that is an
 outcome of the run (``SyncResult.outcome == "partial"``), not an exception.
@@ -65,6 +66,11 @@ class ListRouteGone(ApiError):
 
 class FatalApiError(ApiError):
     """Retries are exhausted or the answer is unusable."""
+
+
+class Throttled(ApiError):
+    """Nothing but throttling answers (429) for the request timeout: the API's request budget
+    leaves the run no room. The run ends (exit 1), its checkpoints kept; every scope would meet it."""
 
 
 class InvalidItem(ValueError):

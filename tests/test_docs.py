@@ -146,7 +146,7 @@ def test_configuration_table_is_the_declared_settings() -> None:
     passed_on = {f.name for f in fields(SyncOptions)} | {"list_source"}
     used_by_cli = {"api_key", "base_url", "database_url", "db_schema", "project_ids", "organization_id"}
     used_by_cli |= {"max_retries"}
-    used_by_cli |= {"request_timeout", "insecure", "log_format", "progress"}
+    used_by_cli |= {"request_timeout", "max_requests_per_minute", "insecure", "log_format", "progress"}
     used_by_cli |= {"ping_url", "notify_url", "notify_on", "metrics_file"}  # etl.monitor, around the run
     documented = {re.findall(r"`([^`]+)`", r[2])[0] for r in rows}
     assert documented <= passed_on | used_by_cli

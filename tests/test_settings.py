@@ -5,7 +5,7 @@ Settings it was handed (and builds the client and the engine from them, which is
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ SAMPLES: dict[str, Sample] = {
     "concurrency": value("--concurrency", "4", 4, "257"),
     "max_retries": value("--max-retries", "2", 2, "21"),
     "request_timeout": value("--request-timeout", "2.5", 2.5, "0"),
+    "max_requests_per_minute": value("--max-requests-per-minute", "20", 20, "0"),
     "insecure": switch("--insecure", True),
     "full_refresh": switch("--full-refresh", True),
     "list_source": value("--list-source", "v2", "v2", "v3"),
@@ -227,6 +228,9 @@ def test_the_client_comes_from_settings() -> None:
     settings = Settings(api_key=SecretStr("abc"), base_url="http://127.0.0.1:9", max_retries=2, concurrency=5)
     api = cli.api_factory(settings)()
     assert (api.max_retries, api.base_url) == (2, "http://127.0.0.1:9")
+    assert api.throttle.cap is None
+    budgeted = cli.api_factory(replace(settings, max_requests_per_minute=30))()
+    assert budgeted.throttle.cap is not None and budgeted.throttle.cap <= 30 / 60
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,7 @@ def api_factory(settings: Settings) -> Callable[[], ClassifyApi]:
             max_retries=settings.max_retries,
             max_connections=settings.concurrency + 2,
             verify=settings.verify_tls,
+            max_requests_per_minute=settings.max_requests_per_minute,
         )
 
     return make
@@ -370,6 +371,18 @@ def scopes_forget(scope: str, **values: Any) -> None:
     help="Add a field no release maps to every v2 body and list item, at this dotted path "
     "(e.g. usage.new_thing: on bodies that have usage).",
 )
+@click.option(
+    "--rate-limit",
+    callback=lambda _ctx, _param, value: _rate_limit(value),
+    metavar="N/s|N/m",
+    help="A request budget: at most N requests in any second (N/s) or minute (N/m), 429 beyond.",
+)
+@click.option(
+    "--rate-limit-retry-after/--no-rate-limit-retry-after",
+    default=True,
+    show_default=True,
+    help="Whether a 429 of the budget says when to come back (Retry-After).",
+)
 def simulate(
     port: int,
     host: str,
@@ -379,17 +392,35 @@ def simulate(
     latency_ms: float,
     retire_v1: bool,
     extra_field: str | None,
+    rate_limit: tuple[int, float] | None,
+    rate_limit_retry_after: bool,
 ) -> None:
     """Serve the bundled LlamaCloud classify API simulator on loopback."""
 
     state = SimState.generate(n_jobs=n_jobs, seed=seed, api_key=api_key)
     state.extra_field = extra_field or None
-    if latency_ms:
-        state.faults = Faults(latency_ms=latency_ms)
+    limit, window_s = rate_limit or (0, 1.0)
+    if latency_ms or limit:
+        state.faults = Faults(
+            latency_ms=latency_ms,
+            rate_limit=limit,
+            rate_limit_window_s=window_s,
+            rate_limit_retry_after=rate_limit_retry_after,
+        )
     if retire_v1:
         state.retire_v1(True)
     click.echo(f"simulator: {n_jobs} jobs on http://{host}:{port} (key {api_key!r}); Ctrl-C stops", err=True)
     serve_forever(state, host=host, port=port)
+
+
+def _rate_limit(value: str | None) -> tuple[int, float] | None:
+    """``N/s`` or ``N/m`` as (N, the window in seconds)."""
+    if value is None:
+        return None
+    count, _, unit = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or unit not in ("s", "m"):
+        raise click.BadParameter(f"{value!r} is not N/s or N/m with N ≥ 1, e.g. 10/s or 20/m")
+    return int(count), 1.0 if unit == "s" else 60.0
 
 
 DEMO_QUERY = """

@@ -81,6 +81,7 @@ class PageReporter:
                     "pages {task.fields[pages]}  jobs {task.completed:,.0f}  {task.fields[rate]} jobs/s"
                 ),
                 TextColumn("hydrated {task.fields[hydrated]}  failed {task.fields[failed]}"),
+                TextColumn("{task.fields[throttled]}"),
                 TimeElapsedColumn(),
                 transient=True,  # the bar disappears when done; the summary stays
                 console=None,
@@ -90,7 +91,7 @@ class PageReporter:
         if self.progress is not None:
             self.progress.start()
             self.task = self.progress.add_task(
-                "sync", total=None, scope="", pages=0, rate="0", hydrated=0, failed=0
+                "sync", total=None, scope="", pages=0, rate="0", hydrated=0, failed=0, throttled=""
             )
         return self
 
@@ -126,6 +127,8 @@ class PageReporter:
                 "failed": page.failed,
                 "quarantined": page.quarantined,
                 "run_jobs_per_s": round(t.listed / elapsed, 1),
+                "run_throttled_responses": report.throttled,
+                "run_throttle_wait_s": round(report.throttle_wait_s, 1),
             },
         )
         if self.progress is not None:
@@ -137,4 +140,13 @@ class PageReporter:
                 rate=f"{t.listed / elapsed:,.0f}",
                 hydrated=t.hydrated,
                 failed=t.failed,
+                throttled=_throttling(report),
             )
+
+
+def _throttling(report: ScopeReport) -> str:
+    """The progress line's word on the API's request budget: empty until an answer said too many."""
+    if not report.throttled and not report.throttle_wait_s:
+        return ""
+    now = "THROTTLED, " if report.held_back else ""
+    return f"{now}throttled {report.throttled}×, waited {report.throttle_wait_s:.0f} s"

@@ -304,6 +304,8 @@ M_DURATION = "classify_etl_last_run_duration_seconds"
 M_EXIT = "classify_etl_last_exit_code"
 M_JOBS_RUN = "classify_etl_last_run_jobs"
 M_REQUESTS = "classify_etl_last_run_api_requests"
+M_THROTTLED = "classify_etl_last_run_throttled_responses"
+M_THROTTLE_WAIT = "classify_etl_last_run_throttle_wait_seconds"
 M_JOBS = "classify_etl_jobs"
 M_CHECKPOINT_AGE = "classify_etl_checkpoint_age_seconds"
 #: Series that describe "now", not a past event: never carried over from an earlier file.
@@ -447,6 +449,7 @@ def build_families(
         families, codes = _db_families(conn, mine, time.time())
     else:
         replaced = _NOT_CARRIED | ({M_REQUESTS} if run and run.get("requests") else set())
+        replaced |= {M_THROTTLED, M_THROTTLE_WAIT} if run and "throttled_responses" in run else set()
         families = [f for f in previous or [] if f.name not in replaced]
         codes = {s.labels["scope"]: None for f in previous or [] for s in f.samples if "scope" in s.labels}
         for f in previous or []:
@@ -461,6 +464,17 @@ def build_families(
             for endpoint, n in sorted(run["requests"].items()):
                 requests.add_metric([scope, endpoint], n)
         families.append(requests)
+    if run and "throttled_responses" in run:
+        throttled = _gauge(
+            M_THROTTLED, "API answers of the latest run that said too many requests (run-wide).", ["scope"]
+        )
+        waited = _gauge(
+            M_THROTTLE_WAIT, "Seconds the latest run held requests back for the request budget.", ["scope"]
+        )
+        for scope in mine or [""]:
+            throttled.add_metric([scope], run["throttled_responses"])
+            waited.add_metric([scope], run["throttle_wait_s"])
+        families += [throttled, waited]
     return families
 
 

@@ -43,6 +43,8 @@ def summary_dict(result: SyncResult) -> dict[str, Any]:
             {"endpoint": f["endpoint"], "path": f["path"], "sample_job_id": f["sample_job_id"]}
             for f in result.new_fields
         ],
+        "throttled_responses": result.throttled_responses,
+        "throttle_wait_s": round(result.throttle_wait_s, 1),
         "scopes": [
             {
                 "scope": s.scope,
@@ -74,6 +76,11 @@ def summary_text(result: SyncResult) -> str:
         + (", ".join(f"{k} {v}" for k, v in sorted(d["requests"].items())) or "none")
         + f"   retries {d['retries']}",
     ]
+    if d["throttled_responses"] or d["throttle_wait_s"]:
+        lines.append(
+            f"  throttled: {d['throttled_responses']} answers said too many requests; "
+            f"requests held back {d['throttle_wait_s']:.1f} s"
+        )
     for s in d["scopes"]:
         state = "complete" if s["complete"] else ("FAILED: " + s["error"] if s["error"] else "incomplete")
         resumed = f", resumed after page {s['resumed_after_page']}" if s["resumed_after_page"] else ""

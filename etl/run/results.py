@@ -58,6 +58,11 @@ class ScopeReport:
     error: str | None = None
     #: Why a complete walk marked no deletions (the delete guard), if it did not.
     guard: str | None = None
+    #: The run's throttling so far (run-wide, for the progress line): answers that said too many
+    #: requests, seconds requests were held back, and whether one is held back now.
+    throttled: int = 0
+    throttle_wait_s: float = 0.0
+    held_back: bool = False
     #: List requests per part of the plan ("window", "unfinished", "finished since", "full walk"...).
     list_requests: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -75,6 +80,9 @@ class SyncResult:
     #: The fields of the API's payloads that no column maps and that this run stored first
     #: (``etl.warehouse.unmapped``): endpoint, path, sample_job_id, first/last seen.
     new_fields: list[dict[str, Any]] = field(default_factory=list)
+    #: Throttling answers (429, or 503 with a wait) and the seconds requests were held back.
+    throttled_responses: int = 0
+    throttle_wait_s: float = 0.0
 
     @property
     def duration_s(self) -> float:
@@ -169,6 +177,8 @@ def finish(engine: Engine, result: SyncResult, *, outcome: str, error: BaseExcep
                 message="; ".join(messages)[:4000] or None,
                 run_kind=", ".join(kinds)[:32] or None,
                 details=details(result),
+                throttled_responses=result.throttled_responses,
+                throttle_wait_s=round(result.throttle_wait_s, 3),
                 **counter_columns(result.totals),
             )
     except Exception:

@@ -132,6 +132,8 @@ class Syncer:
 
     def _close(self, result: SyncResult, outcome: str, error: BaseException | None) -> None:
         result.requests, result.retries = dict(self.api.stats.requests), self.api.stats.retries
+        result.throttled_responses = self.api.throttle.throttled_answers
+        result.throttle_wait_s = self.api.throttle.wait_s
         results.finish(self.engine, result, outcome=outcome, error=error)
 
     # -- choosing the source and the plan ---------------------------------------------------------

@@ -168,6 +168,12 @@ class Walker:
                 if self.after_commit is not None:
                     self.after_commit(plan)
                 self.report.counters.add(plan.counters)
+                throttle = self.api.throttle
+                self.report.throttled, self.report.throttle_wait_s = (
+                    throttle.throttled_answers,
+                    throttle.wait_s,
+                )
+                self.report.held_back = throttle.is_waiting()
                 if self.on_page is not None:
                     self.on_page(self.report, plan.counters)
                 if item.end:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -72,6 +73,19 @@ def _fault_reply(d: Decision) -> Reply:
     else:
         detail = HTTPStatus(d.status).phrase
     return Reply(d.status, dumps({"detail": detail}), headers)
+
+
+def _over_budget(state: SimState, now: float) -> float | None:
+    """None if the request fits the request budget (or there is none); else the seconds until one would."""
+    faults = state.faults
+    if not faults.rate_limit:
+        return None
+    return state.rate_window.refuse(now, faults.rate_limit, faults.rate_limit_window_s)
+
+
+def _budget_reply(faults: Faults, room_in: float) -> Reply:
+    headers = {"Retry-After": str(max(1, math.ceil(room_in)))} if faults.rate_limit_retry_after else {}
+    return Reply(429, dumps({"detail": "Too Many Requests: rate limit exceeded"}), headers)
 
 
 def _html(status: int) -> web.Response:
@@ -145,6 +159,9 @@ def _api_route(endpoint: EndpointKey, compute: Callable[[SimState, web.Request, 
             elif endpoint == "v1_list" and state.v1_retired:
                 # The route is unpublished: the router answers before any auth or fault.
                 d, reply = Decision(), Reply(404, dumps({"detail": "Not Found"}))
+            elif (room_in := _over_budget(state, arrived)) is not None:
+                d = Decision("burst429", 429, state.faults.latency_ms / 1000)
+                reply = _budget_reply(state.faults, room_in)
             else:
                 n = state.fault_counters[endpoint]
                 state.fault_counters[endpoint] += 1
@@ -165,7 +182,7 @@ def _api_route(endpoint: EndpointKey, compute: Callable[[SimState, web.Request, 
             dropped = d.kind == "reset" or (d.kind == "hang" and d.settings.hang_then == "drop")
             status = 0 if dropped else d.status if d.kind == "html" else reply.status
             record = query_record(query)
-            state.record(endpoint, record, status, request.path, request.raw_path, d.delay_s * 1000)
+            state.record(endpoint, record, status, request.path, request.raw_path, d.delay_s * 1000, arrived)
             if reply.is_page and d.kind in ("ok", "hang") and not dropped:
                 state.note_list_page()
         if huge is not False:

@@ -18,6 +18,10 @@ Kinds, in the order they are decided:
   ``short_read`` (Content-Length promises more than is sent before the connection drops).
 * latency: every response waits ``latency_ms`` (+ up to ``jitter_ms``) before its one-piece write.
 
+A request budget (``rate_limit`` requests in any ``rate_limit_window_s``, all endpoints together) is
+decided before all of these: a request beyond it gets 429, with ``Retry-After`` (whole seconds until
+the budget has room again) if ``rate_limit_retry_after``. Refused requests do not spend the budget.
+
 ``invalid_items`` (job id → kind) serves those jobs malformed in both lists and the v2 get.
 Responses that are well-formed HTTP but hostile in content (bad page tokens, wrong ids, NaN,
 endless bodies, ...) are switches on the state: see :mod:`etl.simulator.hostile`.
@@ -26,6 +30,8 @@ endless bodies, ...) are switches on the state: see :mod:`etl.simulator.hostile`
 from __future__ import annotations
 
 import random
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -68,6 +74,9 @@ class Faults(EndpointFaults):
     endpoints: dict[EndpointKey, EndpointFaults] = Field(default_factory=dict)
     invalid_items: dict[str, InvalidKind] = Field(default_factory=dict)
     seed: int = 0
+    rate_limit: int = Field(default=0, ge=0)  # 0: no budget
+    rate_limit_window_s: float = Field(default=1.0, gt=0)
+    rate_limit_retry_after: bool = True
 
     def for_endpoint(self, key: EndpointKey) -> EndpointFaults:
         """The settings in force for one endpoint: the shared ones, overridden by ``endpoints[key]``."""
@@ -90,6 +99,34 @@ class Decision:
     delay_s: float = 0.0
     settings: EndpointFaults = field(default_factory=EndpointFaults)
     correlation_id: str = ""
+
+
+class RateWindow:
+    """The requests a budget let through in the last window: ``refuse(now)`` takes one more, or
+    says how long until there is room."""
+
+    def __init__(self) -> None:
+        self.accepted: deque[float] = deque()
+
+    def refuse(self, now: float, limit: int, window_s: float) -> float | None:
+        """None if the request at ``now`` fits ``limit`` per ``window_s`` (it is counted); else the
+        seconds until one would."""
+        while self.accepted and self.accepted[0] <= now - window_s:
+            self.accepted.popleft()
+        if len(self.accepted) < limit:
+            self.accepted.append(now)
+            return None
+        return self.accepted[0] + window_s - now
+
+
+def most_in_window(times: Iterable[float], window_s: float) -> int:
+    """The most of ``times`` (ascending) that fall in any window of ``window_s`` seconds."""
+    best, start, kept = 0, 0, list(times)
+    for end, t in enumerate(kept):
+        while kept[start] <= t - window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def decide(settings: EndpointFaults, *, seed: int, endpoint: EndpointKey, n: int) -> Decision:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal, NamedTuple, get_args
 
 from etl.simulator.data import GAP_MS, UNFINISHED, DataSet, Job, Lifecycle, hash_ints
-from etl.simulator.faults import EndpointKey, Faults
+from etl.simulator.faults import EndpointKey, Faults, RateWindow, most_in_window
 from etl.simulator.hostile import (
     BadToken,
     Hostile,
@@ -75,6 +75,7 @@ class RequestRecord(NamedTuple):
     path: str  # percent-decoded
     target: str = ""  # the request target exactly as it came on the wire (query included)
     delay_ms: float = 0.0  # the latency the faults injected
+    at: float = 0.0  # when it arrived (the event loop's clock)
 
 
 class SimState:
@@ -98,6 +99,7 @@ class SimState:
         self.counts_by_status: Counter[tuple[str, int]] = Counter()
         self.request_log: deque[RequestRecord] = deque(maxlen=200_000)
         self.fault_counters: Counter[str] = Counter()
+        self.rate_window = RateWindow()
         self._hooks: list[tuple[int, Callable[[SimState], object]]] = []
         self.list_pages_served = 0
         self.hook_errors: list[Exception] = []
@@ -417,6 +419,7 @@ class SimState:
             self._faults = value
             # Decisions are numbered from the moment the faults are set.
             self.fault_counters.clear()
+            self.rate_window = RateWindow()
 
     def retire_v1(self, retired: bool = True) -> None:
         """Make ``GET /api/v1/classifier/jobs`` answer 404 (or bring it back)."""
@@ -502,11 +505,12 @@ class SimState:
         path: str,
         target: str = "",
         delay_ms: float = 0.0,
+        at: float = 0.0,
     ) -> None:
         with self.lock:
             self.counts[endpoint] += 1
             self.counts_by_status[(endpoint, status)] += 1
-            self.request_log.append(RequestRecord(endpoint, params, status, path, target, delay_ms))
+            self.request_log.append(RequestRecord(endpoint, params, status, path, target, delay_ms, at))
 
     def reset_counts(self) -> None:
         with self.lock:
@@ -527,6 +531,9 @@ class SimState:
                 "live_jobs": self.live_count,
                 "deleted_jobs": self._n_deleted,
                 "now_ms": self._now_ms,
+                # All API requests received (refused ones too) in the busiest second and minute.
+                "max_requests_per_second": most_in_window((r.at for r in self.request_log), 1.0),
+                "max_requests_per_minute": most_in_window((r.at for r in self.request_log), 60.0),
             }
 
     # -- ground truth ------------------------------------------------------------------------

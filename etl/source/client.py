@@ -4,8 +4,10 @@ It knows no database. Retries use tenacity with the official client's policy as 
 connection errors, timeouts, 408, 409, 429 and 5xx are retried with exponential backoff and
 jitter (0.5 s → 8 s), ``retry-after-ms`` / ``Retry-After`` are honoured when 0 < wait ≤ 60 s,
 and ``x-should-retry: true|false`` overrides the status code. A body that is not JSON is
-retried too. Requests are httpx's, sent on an httpx transport: by default an aiohttp connection
-pool (``etl.source.transport``); tests hand in ``httpx.MockTransport`` as ``transport``.
+retried too. A throttling answer (429, or 503 with a wait) is not a retry of the request's own:
+it slows the whole client (``etl.source.throttle``) and the request is asked again when allowed.
+Requests are httpx's, sent on an httpx transport: by default an aiohttp connection pool
+(``etl.source.transport``); tests hand in ``httpx.MockTransport`` as ``transport``.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ from etl.errors import (
     FatalApiError,
     ListRouteGone,
     PageTokenRejected,
+    Throttled,
 )
 from etl.source.lists import BASE_HEADERS, LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
 from etl.source.models import Page
+from etl.source.throttle import Throttle
 from etl.source.transport import AiohttpTransport
 
 #: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
@@ -240,6 +244,21 @@ def _detail(content: bytes) -> str:
     return str(body)[:200]
 
 
+def _parsed(path: str, status: int, content: bytes | None) -> tuple[int, Any]:
+    """(status, body) of a final answer's body; a body that is not JSON is worth another try."""
+    if content is None:
+        raise UnusableBody(f"{path}: HTTP {status} with a body over {MAX_BODY_BYTES // 1_000_000} MB")
+    try:
+        body = _loads(content)
+    except RecursionError:
+        raise UnusableBody(f"{path}: HTTP {status} with JSON nested too deeply to read") from None
+    except ValueError:
+        if status < 400:
+            raise _Retryable(f"HTTP {status} with a body that is not JSON", status=status) from None
+        body = {"detail": content[:200].decode("utf-8", "replace")}
+    return status, body
+
+
 class ClassifyApi:
     """Async client for ``/api/v1/classifier/jobs``, ``/api/v2/classify`` and ``/api/v2/classify/{id}``."""
 
@@ -256,12 +275,20 @@ class ClassifyApi:
         verify: bool = True,
         backoff_initial: float = 0.5,
         backoff_max: float = 8.0,
+        max_requests_per_minute: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.stats = RequestStats()
         #: Cleared for the run when the service rejects ``expand=usage``.
         self.expand_usage = True
+        #: Every request of the run waits for it: throttling answers slow them all down.
+        self.throttle = Throttle(
+            max_per_minute=max_requests_per_minute, backoff_s=backoff_initial, backoff_max_s=backoff_max
+        )
+        #: A run that gets nothing but throttling answers for this long (and more of them than
+        #: ``max_retries``) ends (``Throttled``).
+        self.stall_s = request_timeout
         # 0.5 s, 1, 2, 4, 8 (capped), each plus up to 0.5 s of jitter so clients do not retry in step.
         self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
             0, backoff_initial
@@ -323,35 +350,55 @@ class ClassifyApi:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, endpoint: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
-        self.stats.count(endpoint)
         # The path is already encoded (``quote_id``): httpx sends it as it is.
         query = str(httpx.QueryParams(params))
         url = self.base_url + path + ("?" + query if query else "")
-        request = httpx.Request("GET", url, headers=self._headers, extensions=self._extensions)
-        response = await self._transport.handle_async_request(request)
-        try:
-            status = response.status_code
-            should = response.headers.get("x-should-retry", "").lower()
-            if should == "true" or (should != "false" and status in RETRY_STATUSES):
-                raise _Retryable(
-                    f"HTTP {status}: {_detail(await _read_capped(response, 64_000) or b'')}",
-                    status=status,
-                    wait_s=retry_after_seconds(response.headers),
-                )
-            content = await _read_capped(response, MAX_BODY_BYTES)
-        finally:
-            await response.aclose()
-        if content is None:
-            raise UnusableBody(f"{path}: HTTP {status} with a body over {MAX_BODY_BYTES // 1_000_000} MB")
-        try:
-            body = _loads(content)
-        except RecursionError:
-            raise UnusableBody(f"{path}: HTTP {status} with JSON nested too deeply to read") from None
-        except ValueError:
-            if status < 400:
-                raise _Retryable(f"HTTP {status} with a body that is not JSON", status=status) from None
-            body = {"detail": content[:200].decode("utf-8", "replace")}
-        return status, body
+        waited_until = 0.0
+        while True:  # a throttling answer is asked again once the throttle allows: no retry spent
+            sent_at = await self.throttle.acquire(waited_until)
+            self.stats.count(endpoint)
+            request = httpx.Request("GET", url, headers=self._headers, extensions=self._extensions)
+            response = await self._transport.handle_async_request(request)
+            try:
+                status = response.status_code
+                should = response.headers.get("x-should-retry", "").lower()
+                if should == "true" or (should != "false" and status in RETRY_STATUSES):
+                    wait_s = retry_after_seconds(response.headers)
+                    # Read, so that the connection is kept for the next request.
+                    detail = _detail(await _read_capped(response, 64_000) or b"")
+                    if not (status == 429 or (status == 503 and wait_s is not None)):
+                        raise _Retryable(f"HTTP {status}: {detail}", status=status, wait_s=wait_s)
+                    answer = f"HTTP {status}: {detail}"
+                else:
+                    self.throttle.succeeded()
+                    return _parsed(path, status, await _read_capped(response, MAX_BODY_BYTES))
+            finally:
+                await response.aclose()
+            pause, waited_until = self._throttled(endpoint, path, answer, wait_s, sent_at)
+            await self.throttle.wait(pause)
+
+    def _throttled(
+        self, endpoint: str, path: str, answer: str, wait_s: float | None, sent_at: float
+    ) -> tuple[float, float]:
+        """Slow the whole client down: the pause this request sits out, and when it ends. Ends the
+        run once nothing but throttling came back for ``stall_s``: the budget leaves no room, and
+        waiting longer would not finish the run."""
+        pause = self.throttle.throttled(wait_s, sent_at)
+        self.stats.retries += 1  # sent again, though not counted against the request's retries
+        stalled = self.throttle.stalled_for()
+        # Give up as a request would after its retries, but only once the whole run has had nothing
+        # but throttling answers (no progress) for the request timeout.
+        if stalled > self.stall_s and self.throttle.refused_in_a_row > self.max_retries:
+            error = Throttled(
+                f"{endpoint} {path}: {answer}; nothing but throttling answers for {stalled:.0f} s: the "
+                "API's request budget leaves this run no room (the checkpoint is kept; run again later, "
+                "or set --max-requests-per-minute to the plan's budget)",
+                status=429,
+            )
+            self.throttle.stop(error)  # the run's other requests end now, not each after its own wait
+            raise error
+        log.debug("throttled: %s %s: %s", endpoint, path, answer)
+        return pause
 
     async def list_page(
         self,

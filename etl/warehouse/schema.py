@@ -221,6 +221,10 @@ etl_sync_runs = Table(
     Column("jobs_not_found", Integer, nullable=False, server_default="0"),
     Column("jobs_failed", Integer, nullable=False, server_default="0"),
     Column("message", Text),
+    # Answers that said "too many requests" (429, or 503 with a wait), and the seconds during which
+    # the client held requests back for them or for --max-requests-per-minute.
+    Column("throttled_responses", Integer, nullable=False, server_default="0"),
+    Column("throttle_wait_s", Float, nullable=False, server_default="0"),
 )
 
 etl_checkpoints = Table(

@@ -4,7 +4,8 @@ Replaces revisions 0001-0018 (never released). It first made the database they m
 tables, columns, types, defaults, keys, indexes, views, trigger functions and triggers, on SQLite and
 on PostgreSQL: ``scripts/compare_schemas.py`` reflects two databases and prints their differences);
 then the changes made before 1.0 were folded in: the raw payloads as one JSON value
-(``classify_job_payloads.raw``, where 0018 kept them compressed) and ``etl_unmapped_fields``.
+(``classify_job_payloads.raw``, where 0018 kept them compressed), ``etl_unmapped_fields``, and the
+throttling counters of ``etl_sync_runs`` (``throttled_responses``, ``throttle_wait_s``).
 One difference: on SQLite, ``classify_jobs.v2_usage_credits`` and ``v2_usage_parse_credits``
 follow ``v2_updated_at`` as they do on PostgreSQL, not ``deleted_at`` (0006 had re-added them at
 the end there). A database at one of those revisions is refused (``etl.warehouse.db``).
@@ -254,6 +255,8 @@ def upgrade() -> None:
         sa.Column("jobs_deleted", sa.Integer(), server_default="0", nullable=False),
         sa.Column("run_kind", sa.String(length=32), nullable=True),
         sa.Column("details", JSON_TYPE, nullable=True),
+        sa.Column("throttled_responses", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("throttle_wait_s", sa.Float(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_etl_sync_runs")),
     )
     op.create_table(
