@@ -292,3 +292,4 @@ def client(sim: SimServer) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {sim.state.api_key}"}
     with httpx.Client(base_url=sim.url, headers=headers, timeout=10) as c:
         yield c
+

@@ -241,6 +241,7 @@ def db_schema(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_dbt_builds_tests_and_checks_freshness(
     pg_url: str, sim: SimServer, db_schema: str, dbt_bin: Path, tmp_path: Path

@@ -57,7 +57,13 @@ FAULTS: dict[str, Faults] = {
 }
 
 
-@pytest.mark.parametrize("name", list(FAULTS))
+#: Faults whose runs take long: every third request refused, the client's rate climbs back slowly.
+SLOW_FAULTS = {"429 bursts with retry-after-ms"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_FAULTS else n for n in FAULTS]
+)
 def test_fault_converges_to_clean_tables(engine: Engine, sim: SimServer, name: str) -> None:
     sim.state.faults = FAULTS[name]
     results = converge(engine, sim, request_timeout=0.5, max_retries=5)

@@ -69,3 +69,14 @@ def run() -> None:
         main()
     except KeyboardInterrupt:  # a second signal while the first one's message was written
         sys.exit(1)
+    finally:
+        if _interrupted:
+            _keep_exit_status()
+
+
+def _keep_exit_status() -> None:
+    """Keep the exit status the CLI chose after an interrupt. CPython remembers a KeyboardInterrupt
+    that left code run by ``exec`` of a string (a dataclass's generated methods, built by a module
+    imported during the run) and, under ``python -m``, kills the process by SIGINT at exit whatever
+    status was asked for. The next ``exec`` of a string that completes forgets it."""
+    exec("pass")
