@@ -292,4 +292,3 @@ def client(sim: SimServer) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {sim.state.api_key}"}
     with httpx.Client(base_url=sim.url, headers=headers, timeout=10) as c:
         yield c
-
