@@ -43,11 +43,23 @@ from etl.errors import (
     PageTokenRejected,
     Throttled,
 )
-from etl.source.lists import BASE_HEADERS, LIST_PATHS, MAX_BODY_BYTES, RETRY_STATUSES, Source, list_query
+from etl.source.lists import LIST_PATHS, Source, list_query
 from etl.source.models import Page
 from etl.source.throttle import Throttle
 from etl.source.transport import AiohttpTransport
 
+#: Statuses the client retries (connection errors and timeouts aside).
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+#: A response body over this many bytes is not read (the client's ``UnusableBody``).
+MAX_BODY_BYTES = 32_000_000
+#: What every request carries besides the key. Accept-Encoding
+#: names only what every path that reads a body decodes (aiohttp, and httpx whatever optional
+#: decoders are installed).
+BASE_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",
+    "User-Agent": "classify-etl",
+}
 #: Nesting a body keeps when ``json.loads`` cannot read it for its depth (see ``_loads``): deeper
 #: than any payload ``etl.normalize`` accepts (``MAX_DEPTH``, 200) plus a list page's envelope, so
 #: that an item with a cut-off part is always refused (quarantined), never loaded as if whole.

@@ -9,19 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Source = Literal["v1", "v2"]
-#: Statuses the client retries (connection errors and timeouts aside).
-RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
-#: A response body over this many bytes is not read (the client's ``UnusableBody``).
-MAX_BODY_BYTES = 32_000_000
 LIST_PATHS: dict[str, str] = {"v1": "/api/v1/classifier/jobs", "v2": "/api/v2/classify"}
-#: What every request carries besides the key. Accept-Encoding
-#: names only what every path that reads a body decodes (aiohttp, and httpx whatever optional
-#: decoders are installed).
-BASE_HEADERS = {
-    "Accept": "application/json",
-    "Accept-Encoding": "gzip, deflate",
-    "User-Agent": "classify-etl",
-}
 
 
 @dataclass(frozen=True)
