@@ -33,6 +33,7 @@ from etl.simulator import Faults, SimServer
 from etl.warehouse import db, schema
 from tests.conftest import clean_env
 from tests.support import API_KEY, rows
+from tests.test_cli import sync_args
 from tests.test_storage import _assert_stats_current
 
 SCHEMA = "analytics_classify"
@@ -151,19 +152,7 @@ def _objects(admin: Engine, namespace: str) -> dict[str, set[str]]:
 def test_an_install_in_its_own_schema_for_a_role_that_does_not_search_it(
     loader: Loader, sim: SimServer
 ) -> None:
-    result = invoke(
-        "sync",
-        "--api-key",
-        API_KEY,
-        "--base-url",
-        sim.url,
-        "--database-url",
-        loader.url,
-        "--db-schema",
-        SCHEMA,
-        "--page-size",
-        "50",
-    )
+    result = invoke(*sync_args(loader.url, sim, "--db-schema", SCHEMA))
     assert result.exit_code == 0, result.output
     engine = loader.engine(SCHEMA)
     with engine.connect() as conn:
@@ -206,20 +195,7 @@ def test_summaries_follow_writes_from_a_session_with_the_default_search_path(
 ) -> None:
     """The trigger functions find their summary tables although the writing session's search_path
     (the role's: public) does not name the schema: they are pinned to it."""
-    assert (
-        invoke(
-            "sync",
-            "--api-key",
-            API_KEY,
-            "--base-url",
-            sim.url,
-            "--database-url",
-            loader.url,
-            "--db-schema",
-            SCHEMA,
-        ).exit_code
-        == 0
-    )
+    assert invoke(*sync_args(loader.url, sim, "--db-schema", SCHEMA)).exit_code == 0
     # Reads of the summaries in test_storage are raw SQL with bare names: a session that searches the schema.
     reader = create_engine(
         loader.url,
